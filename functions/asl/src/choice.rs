@@ -1,0 +1,253 @@
+//! Choice rules: `Variable` + one comparison, or `And` / `Or` / `Not`.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+
+use crate::path::JsonPath;
+
+const COMPARISONS: &[&str] = &[
+    "StringEquals",
+    "StringLessThan",
+    "StringGreaterThan",
+    "StringLessThanEquals",
+    "StringGreaterThanEquals",
+    "StringMatches",
+    "NumericEquals",
+    "NumericLessThan",
+    "NumericGreaterThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThanEquals",
+    "BooleanEquals",
+    "TimestampEquals",
+    "TimestampLessThan",
+    "TimestampGreaterThan",
+    "TimestampLessThanEquals",
+    "TimestampGreaterThanEquals",
+    "IsNull",
+    "IsPresent",
+    "IsNumeric",
+    "IsString",
+    "IsBoolean",
+    "IsTimestamp",
+];
+
+/// The single comparison operator in a rule (`NumericEquals`, `StringEqualsPath`, …).
+fn operator(rule: &serde_json::Map<String, Value>) -> Result<(&str, &Value), String> {
+    let mut found = rule.iter().filter(|(key, _)| {
+        let base = key.strip_suffix("Path").unwrap_or(key);
+        COMPARISONS.contains(&base) && key.as_str() != "IsPresentPath"
+    });
+    match (found.next(), found.next()) {
+        (Some((key, value)), None) => Ok((key.as_str(), value)),
+        (None, _) => Err("rule has no comparison operator".into()),
+        (Some(_), Some(_)) => Err("rule has more than one comparison operator".into()),
+    }
+}
+
+/// Checks a rule's shape when the definition is loaded.
+pub fn validate_rule(rule: &Value) -> Result<(), String> {
+    let object = rule.as_object().ok_or("a choice rule must be an object")?;
+    if let Some(all) = object.get("And").or_else(|| object.get("Or")) {
+        let rules = all.as_array().ok_or("And/Or takes an array of rules")?;
+        return rules.iter().try_for_each(validate_rule);
+    }
+    if let Some(inner) = object.get("Not") {
+        return validate_rule(inner);
+    }
+    let variable = object
+        .get("Variable")
+        .and_then(Value::as_str)
+        .ok_or("rule has no Variable")?;
+    JsonPath::parse(variable)?;
+    operator(object).map(|_| ())
+}
+
+/// Evaluates a rule against the state input. `Err` is a runtime error (`States.Runtime`).
+pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, String> {
+    let object = rule.as_object().ok_or("a choice rule must be an object")?;
+    if let Some(rules) = object.get("And").and_then(Value::as_array) {
+        for r in rules {
+            if !matches(r, input, context)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if let Some(rules) = object.get("Or").and_then(Value::as_array) {
+        for r in rules {
+            if matches(r, input, context)? {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    if let Some(inner) = object.get("Not") {
+        return Ok(!matches(inner, input, context)?);
+    }
+
+    let variable_text = object
+        .get("Variable")
+        .and_then(Value::as_str)
+        .ok_or("rule has no Variable")?;
+    let resolve = |path_text: &str| -> Result<Option<Value>, String> {
+        let path = JsonPath::parse(path_text)?;
+        let root = if path.context { context } else { input };
+        Ok(path.get(root).cloned())
+    };
+    let variable = resolve(variable_text)?;
+    let (op, operand) = operator(object)?;
+
+    if op == "IsPresent" {
+        return Ok(operand.as_bool() == Some(variable.is_some()));
+    }
+    let Some(variable) = variable else {
+        return Err(format!(
+            "Invalid path {variable_text:?}: the choice state's condition path references an invalid value"
+        ));
+    };
+    let (base, operand) = match op.strip_suffix("Path") {
+        Some(base) => {
+            let path = operand.as_str().ok_or("a ...Path operand must be a path string")?;
+            let value = resolve(path)?.ok_or_else(|| format!("Invalid path {path:?}"))?;
+            (base, value)
+        }
+        None => (op, operand.clone()),
+    };
+
+    let is = |expected: bool| Ok(operand.as_bool() == Some(expected));
+    Ok(match base {
+        "IsNull" => return is(variable.is_null()),
+        "IsNumeric" => return is(variable.is_number()),
+        "IsString" => return is(variable.is_string()),
+        "IsBoolean" => return is(variable.is_boolean()),
+        "IsTimestamp" => return is(variable.as_str().and_then(timestamp).is_some()),
+        "StringMatches" => match (variable.as_str(), operand.as_str()) {
+            (Some(text), Some(pattern)) => wildcard_match(pattern, text),
+            _ => false,
+        },
+        "BooleanEquals" => variable.as_bool().is_some() && variable.as_bool() == operand.as_bool(),
+        _ => {
+            let ordering = if base.starts_with("String") {
+                variable
+                    .as_str()
+                    .zip(operand.as_str())
+                    .map(|(a, b)| a.cmp(b))
+            } else if base.starts_with("Numeric") {
+                variable
+                    .as_f64()
+                    .zip(operand.as_f64())
+                    .and_then(|(a, b)| a.partial_cmp(&b))
+            } else {
+                variable
+                    .as_str()
+                    .and_then(timestamp)
+                    .zip(operand.as_str().and_then(timestamp))
+                    .map(|(a, b)| a.cmp(&b))
+            };
+            let Some(ordering) = ordering else {
+                return Ok(false);
+            };
+            let relation = base
+                .trim_start_matches("String")
+                .trim_start_matches("Numeric")
+                .trim_start_matches("Timestamp");
+            match relation {
+                "Equals" => ordering == Ordering::Equal,
+                "LessThan" => ordering == Ordering::Less,
+                "GreaterThan" => ordering == Ordering::Greater,
+                "LessThanEquals" => ordering != Ordering::Greater,
+                "GreaterThanEquals" => ordering != Ordering::Less,
+                other => return Err(format!("unknown comparison {other}")),
+            }
+        }
+    })
+}
+
+fn timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(text).ok()
+}
+
+/// `*` matches any run of characters; `\*` is a literal star.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    #[derive(PartialEq)]
+    enum Token {
+        Star,
+        Char(char),
+    }
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => tokens.push(Token::Char(chars.next().unwrap_or('\\'))),
+            '*' => tokens.push(Token::Star),
+            other => tokens.push(Token::Char(other)),
+        }
+    }
+    let text: Vec<char> = text.chars().collect();
+    // matched[i][j]: tokens[..i] match text[..j]
+    let mut matched = vec![vec![false; text.len() + 1]; tokens.len() + 1];
+    matched[0][0] = true;
+    for i in 1..=tokens.len() {
+        for j in 0..=text.len() {
+            matched[i][j] = match tokens[i - 1] {
+                Token::Star => matched[i - 1][j] || (j > 0 && matched[i][j - 1]),
+                Token::Char(c) => j > 0 && text[j - 1] == c && matched[i - 1][j - 1],
+            };
+        }
+    }
+    matched[tokens.len()][text.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(rule: Value, input: Value) -> Result<bool, String> {
+        validate_rule(&rule)?;
+        matches(&rule, &input, &json!({}))
+    }
+
+    #[test]
+    fn comparisons() {
+        let input = json!({"n": 5, "s": "b", "t": "2026-01-02T00:00:00Z", "flag": true, "m": 7});
+        assert!(check(json!({"Variable": "$.n", "NumericEquals": 5}), input.clone()).unwrap());
+        assert!(check(json!({"Variable": "$.n", "NumericLessThanPath": "$.m"}), input.clone()).unwrap());
+        assert!(check(json!({"Variable": "$.s", "StringGreaterThanEquals": "b"}), input.clone()).unwrap());
+        assert!(check(json!({"Variable": "$.s", "StringMatches": "*b"}), input.clone()).unwrap());
+        assert!(check(json!({"Variable": "$.t", "TimestampGreaterThan": "2026-01-01T00:00:00+00:00"}), input.clone()).unwrap());
+        assert!(check(json!({"Variable": "$.flag", "BooleanEquals": true}), input.clone()).unwrap());
+        // A type mismatch is false, not an error.
+        assert!(!check(json!({"Variable": "$.s", "NumericEquals": 5}), input.clone()).unwrap());
+    }
+
+    #[test]
+    fn combinators_and_presence() {
+        let input = json!({"n": 5});
+        let rule = json!({"And": [
+            {"Variable": "$.n", "IsPresent": true},
+            {"Not": {"Variable": "$.gone", "IsPresent": true}},
+            {"Or": [{"Variable": "$.n", "NumericEquals": 1}, {"Variable": "$.n", "IsNumeric": true}]}
+        ]});
+        assert!(check(rule, input.clone()).unwrap());
+        let missing = check(json!({"Variable": "$.gone", "NumericEquals": 1}), input).unwrap_err();
+        assert!(missing.contains("$.gone"), "{missing}");
+    }
+
+    #[test]
+    fn malformed_rules_are_refused_at_load() {
+        assert!(validate_rule(&json!({"Variable": "$.a"})).is_err());
+        assert!(validate_rule(&json!({"Variable": "$.a", "NumericEquals": 1, "StringEquals": "x"})).is_err());
+        assert!(validate_rule(&json!({"NumericEquals": 1})).is_err());
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("log-*.txt", "log-2026.txt"));
+        assert!(!wildcard_match("log-*.txt", "log-2026.csv"));
+        assert!(wildcard_match(r"a\*b", "a*b"));
+        assert!(!wildcard_match(r"a\*b", "axb"));
+    }
+}

@@ -1,0 +1,358 @@
+//! Intrinsic functions (`States.Format(...)` and friends) in `.$` fields.
+
+use serde_json::{json, Value};
+
+use crate::path::{type_name, JsonPath};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Arg {
+    Literal(Value),
+    Path(String),
+    Call(Call),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Call {
+    name: String,
+    args: Vec<Arg>,
+}
+
+pub fn is_intrinsic(text: &str) -> bool {
+    text.starts_with("States.")
+}
+
+/// Evaluates an intrinsic call against the state input and the context object.
+pub fn evaluate(text: &str, input: &Value, context: &Value) -> Result<Value, String> {
+    let mut parser = Parser {
+        chars: text.chars().collect(),
+        pos: 0,
+    };
+    let call = parser.call()?;
+    parser.skip_spaces();
+    if parser.pos != parser.chars.len() {
+        return Err(format!("intrinsic {text:?}: unexpected text after the call"));
+    }
+    eval_call(&call, input, context)
+}
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), String> {
+        self.skip_spaces();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(format!("expected {c:?} at position {}", self.pos))
+        }
+    }
+
+    fn call(&mut self) -> Result<Call, String> {
+        self.skip_spaces();
+        let start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+        {
+            self.pos += 1;
+        }
+        let name: String = self.chars[start..self.pos].iter().collect();
+        self.expect('(')?;
+        let mut args = Vec::new();
+        self.skip_spaces();
+        if self.peek() == Some(')') {
+            self.pos += 1;
+            return Ok(Call { name, args });
+        }
+        loop {
+            args.push(self.arg()?);
+            self.skip_spaces();
+            match self.peek() {
+                Some(',') => self.pos += 1,
+                Some(')') => {
+                    self.pos += 1;
+                    return Ok(Call { name, args });
+                }
+                _ => return Err(format!("expected ',' or ')' at position {}", self.pos)),
+            }
+        }
+    }
+
+    fn arg(&mut self) -> Result<Arg, String> {
+        self.skip_spaces();
+        match self.peek() {
+            Some('\'') => self.string().map(|s| Arg::Literal(Value::String(s))),
+            Some('$') => {
+                let start = self.pos;
+                let mut in_brackets = false;
+                while let Some(c) = self.peek() {
+                    match c {
+                        '[' => in_brackets = true,
+                        ']' => in_brackets = false,
+                        ',' | ')' if !in_brackets => break,
+                        _ => {}
+                    }
+                    self.pos += 1;
+                }
+                Ok(Arg::Path(
+                    self.chars[start..self.pos].iter().collect::<String>().trim().to_string(),
+                ))
+            }
+            Some('S') => self.call().map(Arg::Call),
+            Some(_) => {
+                let start = self.pos;
+                while self.peek().is_some_and(|c| c != ',' && c != ')') {
+                    self.pos += 1;
+                }
+                let raw: String = self.chars[start..self.pos].iter().collect();
+                let value: Value = serde_json::from_str(raw.trim())
+                    .map_err(|_| format!("argument {raw:?} is not a literal"))?;
+                Ok(Arg::Literal(value))
+            }
+            None => Err("unexpected end of intrinsic".into()),
+        }
+    }
+
+    /// A single-quoted string; `\'`, `\\`, `\{` and `\}` are escapes. Braces keep their
+    /// backslash so `States.Format` can tell literal braces from placeholders.
+    fn string(&mut self) -> Result<String, String> {
+        self.pos += 1;
+        let mut out = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '\\' => match self.peek() {
+                    Some(next @ ('\'' | '\\')) => {
+                        out.push(next);
+                        self.pos += 1;
+                    }
+                    Some(next @ ('{' | '}')) => {
+                        out.push('\\');
+                        out.push(next);
+                        self.pos += 1;
+                    }
+                    _ => out.push('\\'),
+                },
+                '\'' => return Ok(out),
+                other => out.push(other),
+            }
+        }
+        Err("unterminated string".into())
+    }
+}
+
+fn eval_arg(arg: &Arg, input: &Value, context: &Value) -> Result<Value, String> {
+    match arg {
+        Arg::Literal(v) => Ok(v.clone()),
+        Arg::Path(p) => {
+            let path = JsonPath::parse(p)?;
+            let root = if path.context { context } else { input };
+            path.get(root)
+                .cloned()
+                .ok_or_else(|| format!("path {p} not found"))
+        }
+        Arg::Call(call) => eval_call(call, input, context),
+    }
+}
+
+fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, String> {
+    let args = call
+        .args
+        .iter()
+        .map(|a| eval_arg(a, input, context))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = call.name.as_str();
+    let arity = |n: usize| {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(format!("{name} takes {n} argument(s), got {}", args.len()))
+        }
+    };
+    let string = |v: &Value| -> Result<String, String> {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{name}: expected a string, got {}", type_name(v)))
+    };
+    let array = |v: &Value| -> Result<Vec<Value>, String> {
+        v.as_array()
+            .cloned()
+            .ok_or_else(|| format!("{name}: expected an array, got {}", type_name(v)))
+    };
+    let integer = |v: &Value| -> Result<i64, String> {
+        v.as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .ok_or_else(|| format!("{name}: expected an integer, got {v}"))
+    };
+    match name {
+        "States.Format" => {
+            let (template, values) = args
+                .split_first()
+                .ok_or_else(|| format!("{name} needs a template"))?;
+            format(&string(template)?, values)
+        }
+        "States.StringToJson" => {
+            arity(1)?;
+            serde_json::from_str(&string(&args[0])?).map_err(|e| format!("{name}: {e}"))
+        }
+        "States.JsonToString" => {
+            arity(1)?;
+            Ok(Value::String(args[0].to_string()))
+        }
+        "States.Array" => Ok(Value::Array(args)),
+        "States.ArrayLength" => {
+            arity(1)?;
+            Ok(json!(array(&args[0])?.len()))
+        }
+        "States.ArrayGetItem" => {
+            arity(2)?;
+            let items = array(&args[0])?;
+            let index = integer(&args[1])?;
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| items.get(i).cloned())
+                .ok_or_else(|| format!("{name}: index {index} out of range"))
+        }
+        "States.ArrayContains" => {
+            arity(2)?;
+            Ok(Value::Bool(array(&args[0])?.contains(&args[1])))
+        }
+        "States.ArrayUnique" => {
+            arity(1)?;
+            let mut seen = Vec::new();
+            for item in array(&args[0])? {
+                if !seen.contains(&item) {
+                    seen.push(item);
+                }
+            }
+            Ok(Value::Array(seen))
+        }
+        "States.ArrayRange" => {
+            arity(3)?;
+            let (start, end, step) = (integer(&args[0])?, integer(&args[1])?, integer(&args[2])?);
+            if step == 0 {
+                return Err(format!("{name}: step must not be 0"));
+            }
+            let count = (end - start) / step + 1;
+            if !(0..=1000).contains(&count) {
+                return Err(format!("{name}: would create {count} items (limit 1000)"));
+            }
+            Ok(Value::Array((0..count).map(|i| json!(start + i * step)).collect()))
+        }
+        "States.ArrayPartition" => {
+            arity(2)?;
+            let size = integer(&args[1])?;
+            if size <= 0 {
+                return Err(format!("{name}: chunk size must be positive"));
+            }
+            Ok(Value::Array(
+                array(&args[0])?
+                    .chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
+            ))
+        }
+        "States.MathAdd" => {
+            arity(2)?;
+            Ok(json!(integer(&args[0])? + integer(&args[1])?))
+        }
+        "States.StringSplit" => {
+            arity(2)?;
+            let text = string(&args[0])?;
+            let delimiters: Vec<char> = string(&args[1])?.chars().collect();
+            Ok(Value::Array(
+                text.split(|c| delimiters.contains(&c))
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.to_string()))
+                    .collect(),
+            ))
+        }
+        other => Err(format!("intrinsic function {other} is not supported")),
+    }
+}
+
+fn format(template: &str, values: &[Value]) -> Result<Value, String> {
+    let mut out = String::new();
+    let mut values = values.iter();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('{' | '}')) => {
+                out.extend(chars.next());
+            }
+            '{' if chars.peek() == Some(&'}') => {
+                chars.next();
+                let value = values
+                    .next()
+                    .ok_or("States.Format: more {} than arguments")?;
+                match value {
+                    Value::String(s) => out.push_str(s),
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if values.next().is_some() {
+        return Err("States.Format: more arguments than {}".into());
+    }
+    Ok(Value::String(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(text: &str) -> Result<Value, String> {
+        let input = json!({"name": "Ana", "n": 3, "list": [1, 2, 2], "doc": "{\"a\":1}"});
+        let context = json!({"Execution": {"Name": "exec-1"}});
+        evaluate(text, &input, &context)
+    }
+
+    #[test]
+    fn formats_strings_paths_and_nested_calls() {
+        assert_eq!(eval("States.Format('Hi {}, n={}', $.name, $.n)").unwrap(), json!("Hi Ana, n=3"));
+        assert_eq!(
+            eval("States.Format('{}-{}', $$.Execution.Name, States.ArrayLength($.list))").unwrap(),
+            json!("exec-1-3")
+        );
+        assert_eq!(eval(r"States.Format('it\'s \{literal\} {}', 'x')").unwrap(), json!("it's {literal} x"));
+        assert!(eval("States.Format('{} {}', 'one')").is_err());
+    }
+
+    #[test]
+    fn array_and_json_helpers() {
+        assert_eq!(eval("States.Array($.n, 'a', null)").unwrap(), json!([3, "a", null]));
+        assert_eq!(eval("States.ArrayUnique($.list)").unwrap(), json!([1, 2]));
+        assert_eq!(eval("States.ArrayRange(1, 9, 4)").unwrap(), json!([1, 5, 9]));
+        assert_eq!(eval("States.ArrayPartition($.list, 2)").unwrap(), json!([[1, 2], [2]]));
+        assert_eq!(eval("States.ArrayGetItem($.list, 0)").unwrap(), json!(1));
+        assert_eq!(eval("States.ArrayContains($.list, 2)").unwrap(), json!(true));
+        assert_eq!(eval("States.StringToJson($.doc)").unwrap(), json!({"a": 1}));
+        assert_eq!(eval("States.JsonToString($.list)").unwrap(), json!("[1,2,2]"));
+        assert_eq!(eval("States.MathAdd($.n, -1)").unwrap(), json!(2));
+        assert_eq!(eval("States.StringSplit('a,b,,c', ',')").unwrap(), json!(["a", "b", "c"]));
+    }
+
+    #[test]
+    fn errors_are_descriptive() {
+        assert!(eval("States.Nope(1)").unwrap_err().contains("not supported"));
+        assert!(eval("States.ArrayLength($.name)").unwrap_err().contains("array"));
+        assert!(eval("States.ArrayLength($.missing)").unwrap_err().contains("not found"));
+        assert!(eval("States.ArrayRange(0, 5000, 1)").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! A local interpreter for Amazon States Language (JSONPath flavour).
+//!
+//! It runs the same definition files that are deployed to AWS Step Functions, so a pipeline
+//! can be run and tested end to end on a laptop. Task states are delegated to a
+//! [`TaskInvoker`]; [`lambda::LambdaTasks`] adapts one for Lambda-invoking tasks.
+//! Differences from the service are limited to what cannot matter locally (no history
+//! limits, no payload size cap) and are refused explicitly where they could (distributed
+//! Map, JSONata).
+
+mod choice;
+mod executor;
+mod intrinsics;
+pub mod lambda;
+mod model;
+mod path;
+mod template;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use executor::{execute, Execution, RunOptions};
+pub use model::Machine;
+
+/// A definition that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AslError {
+    #[error("invalid state machine definition: {0}")]
+    Definition(String),
+}
+
+/// An error as Step Functions names it: `Error` is what Retry/Catch match, `Cause` the detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{error}: {cause}")]
+pub struct Failure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause")]
+    pub cause: String,
+}
+
+impl Failure {
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            cause: cause.into(),
+        }
+    }
+
+    /// A problem with paths or templates while running: not retried, not caught.
+    pub fn runtime(cause: impl Into<String>) -> Self {
+        Self::new(errors::RUNTIME, cause)
+    }
+}
+
+/// The predefined error names.
+pub mod errors {
+    pub const ALL: &str = "States.ALL";
+    pub const RUNTIME: &str = "States.Runtime";
+    pub const TIMEOUT: &str = "States.Timeout";
+    pub const TASK_FAILED: &str = "States.TaskFailed";
+    pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+}
+
+/// What a Task state asks its invoker to do.
+#[derive(Debug, Clone)]
+pub struct TaskRequest {
+    pub resource: String,
+    /// The state's input after `InputPath` and `Parameters`.
+    pub parameters: Value,
+    pub state: String,
+    /// 0 on the first try, then 1, 2… on retries.
+    pub retry_count: u32,
+    pub execution_name: String,
+}
+
+/// Runs Task states.
+pub trait TaskInvoker: Send + Sync {
+    fn invoke(&self, request: TaskRequest) -> BoxFuture<'_, Result<Value, Failure>>;
+}
+
+/// What happened during an execution, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    StateEntered { state: String, state_type: String },
+    StateExited { state: String },
+    TaskFailed { state: String, error: String, retry_count: u32 },
+    RetryScheduled { state: String, error: String, retry_count: u32, delay_seconds: f64 },
+    Caught { state: String, error: String, next: String },
+    ExecutionSucceeded,
+    ExecutionFailed { error: String, cause: String },
+}

@@ -1,0 +1,234 @@
+//! `etl`: run the pipelines' state machines locally, invoke single functions, check services.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use etl_cli::functions::{call_in_process, OverInvokeApi, FUNCTIONS};
+use etl_cli::runner::{run_machine, FunctionHost, RunReport, RunSettings};
+use etl_cli::template::Template;
+use etl_core::{probe, Config, Context, LogicalDate, Service};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "etl", version, about = "Serverless data pipelines, run locally or on AWS")]
+struct Cli {
+    /// The SAM template (default: template.yaml at the repository root).
+    #[arg(long, global = true, env = "ETL_TEMPLATE")]
+    template: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Execute a state machine from infra/statemachines/ locally (or `all` of them, in order).
+    Run {
+        /// Machine name (the ASL file's stem, e.g. hr-setup) or `all`.
+        machine: String,
+        /// The logical date (YYYY-MM-DD); default: today (UTC).
+        #[arg(long)]
+        date: Option<LogicalDate>,
+        /// Extra execution input, a JSON object merged over {"logical_date": …}.
+        #[arg(long)]
+        input: Option<String>,
+        /// Call functions over this Lambda Invoke API (e.g. http://127.0.0.1:9000 for
+        /// `cargo lambda watch`) instead of in-process.
+        #[arg(long, env = "ETL_LAMBDA_ENDPOINT")]
+        lambda_endpoint: Option<String>,
+        /// Multiply Wait and Retry delays (0.01 turns a 5-minute retry into 3 s).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// Execution name (default: <machine>-<date>-local-<timestamp>).
+        #[arg(long)]
+        execution_name: Option<String>,
+    },
+    /// Invoke one function with an event file (e.g. events/hr-schema.json).
+    Invoke {
+        function: String,
+        #[arg(long)]
+        event: PathBuf,
+        #[arg(long, env = "ETL_LAMBDA_ENDPOINT")]
+        lambda_endpoint: Option<String>,
+    },
+    /// List the state machines and functions the template declares.
+    List,
+    /// Check that every service answers with the current configuration.
+    Check,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Human-readable logs on stderr, with the span fields (machine, logical date, request id)
+/// on every line; stdout carries only results.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .compact()
+        .init();
+}
+
+fn load_template(path: Option<PathBuf>) -> anyhow::Result<Template> {
+    let path = match path {
+        Some(p) => p,
+        None => etl_cli::project_root()
+            .context("no template.yaml in this directory or its parents (use --template)")?
+            .join("template.yaml"),
+    };
+    Ok(Template::load(&path)?)
+}
+
+async fn context() -> anyhow::Result<Arc<Context>> {
+    let config = Config::from_env().context("configuration")?;
+    Ok(Arc::new(Context::new(config).await?))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { machine, date, input, lambda_endpoint, time_scale, execution_name } => {
+            if !(0.0..=10.0).contains(&time_scale) {
+                bail!("--time-scale must be between 0 and 10");
+            }
+            let template = load_template(cli.template)?;
+            let extra_input = input
+                .map(|text| serde_json::from_str::<Value>(&text))
+                .transpose()
+                .context("--input is not JSON")?;
+            let settings = RunSettings {
+                date: date.unwrap_or_else(today),
+                extra_input,
+                host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
+                time_scale,
+                execution_name,
+            };
+            let names: Vec<String> = if machine == "all" {
+                template.machine_names().into_iter().map(String::from).collect()
+            } else {
+                vec![machine]
+            };
+            let ctx = context().await?;
+            let mut reports = Vec::new();
+            for name in &names {
+                let report = run_machine(&ctx, &template, name, &settings).await?;
+                let failed = report.output.is_err();
+                reports.push(report);
+                if failed {
+                    break; // later machines depend on earlier ones (schema first)
+                }
+            }
+            print_reports(&reports);
+            Ok(if reports.iter().all(|r| r.output.is_ok()) && reports.len() == names.len() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Invoke { function, event, lambda_endpoint } => {
+            let text = std::fs::read_to_string(&event)
+                .with_context(|| format!("cannot read {}", event.display()))?;
+            let payload: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", event.display()))?;
+            let ctx = context().await?;
+            let result = match lambda_endpoint {
+                Some(url) => OverInvokeApi::new(&ctx, &url)
+                    .call(&function, &payload)
+                    .await
+                    .map_err(|f| format!("{}: {}", f.error, f.cause)),
+                None => call_in_process(&ctx, &function, payload)
+                    .await
+                    .map_err(|e| format!("{}: {e}", e.kind())),
+            };
+            match result {
+                Ok(output) => {
+                    println!("{}", serde_json::to_string_pretty(&output)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(message) => {
+                    eprintln!("{function} failed: {message}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::List => {
+            let template = load_template(cli.template)?;
+            println!("state machines:");
+            for m in &template.machines {
+                println!("  {:<20} {}", m.name, m.definition_path.display());
+            }
+            println!("functions:");
+            for f in FUNCTIONS {
+                println!("  {f}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let ctx = context().await?;
+            let mut all_up = true;
+            for service in [Service::Postgres, Service::S3, Service::Elasticsearch, Service::StepFunctions, Service::Scheduler] {
+                match probe::check(&ctx, service).await {
+                    Ok(detail) => println!("  {:<22} up     {detail}", service.to_string()),
+                    Err(err) => {
+                        all_up = false;
+                        println!("  {:<22} DOWN   {err}", service.to_string());
+                    }
+                }
+            }
+            Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+fn today() -> LogicalDate {
+    // Today's date is always inside LogicalDate's range.
+    LogicalDate::new(chrono::Utc::now().date_naive()).unwrap_or_else(|_| unreachable!())
+}
+
+fn print_reports(reports: &[RunReport]) {
+    for report in reports {
+        match &report.output {
+            Ok(output) => println!(
+                "{}",
+                serde_json::to_string_pretty(output).unwrap_or_else(|_| output.to_string())
+            ),
+            Err(failure) => eprintln!(
+                "execution {} FAILED\n  error: {}\n  cause: {}",
+                report.execution_name, failure.error, failure.cause
+            ),
+        }
+    }
+    eprintln!("\nrun summary");
+    eprintln!("  {:<20} {:<10} {:>10}  execution", "machine", "status", "seconds");
+    for report in reports {
+        let status = if report.output.is_ok() { "SUCCEEDED" } else { "FAILED" };
+        eprintln!(
+            "  {:<20} {:<10} {:>10.2}  {}",
+            report.machine,
+            status,
+            report.duration.as_secs_f64(),
+            report.execution_name
+        );
+    }
+}

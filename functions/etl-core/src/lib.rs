@@ -1,0 +1,17 @@
+//! Everything the pipeline stages share: configuration, clients, typed errors, the logical
+//! date, schema migrations, and the stages themselves. No Lambda runtime here: the Lambda
+//! entry points and the `etl` CLI are thin shells around this crate.
+
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod logical_date;
+pub mod migrations;
+pub mod probe;
+pub mod stage;
+pub mod stages;
+
+pub use clients::Context;
+pub use config::{Config, ConfigError, EnvSource};
+pub use error::{ErrorKind, Service, StageError};
+pub use logical_date::LogicalDate;

@@ -1,0 +1,3 @@
+//! One module per pipeline stage; each is the body of one Lambda function.
+
+pub mod hr_schema;
