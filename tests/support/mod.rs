@@ -1,1 +1,212 @@
+//! Shared test helpers: configuration from `.services/env`, loud failures for missing
+//! services, a throw-away database per test, and `cargo lambda watch` as a child process.
 
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etl_core::{probe, Config, Context, EnvSource, Service};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The process environment over `.services/env`. Panics, saying what to run, when the
+/// services were never started: a test must never pass or skip without them.
+pub fn env_source() -> EnvSource {
+    let path = repo_root().join(".services").join("env");
+    assert!(
+        path.is_file(),
+        "{} is missing: start the local services with `scripts/services up` (scripts/test does it)",
+        path.display()
+    );
+    EnvSource::process_and_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Fails the test at once, naming the service, if one it needs does not answer.
+pub async fn require(ctx: &Context, services: &[Service]) {
+    for &service in services {
+        if let Err(err) = probe::check(ctx, service).await {
+            panic!(
+                "required service {service} is not available: {err}\n\
+                 start the local services with `scripts/services up`"
+            );
+        }
+    }
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A database of its own for one test, dropped (with its connections) when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    /// Connection URL for the new database (for child processes).
+    pub url: String,
+    admin: tokio_postgres::Config,
+}
+
+impl TestDatabase {
+    pub async fn create(env: &EnvSource) -> Self {
+        let base_url = env
+            .get("DATABASE_URL")
+            .expect("DATABASE_URL is not set in .services/env");
+        let admin: tokio_postgres::Config = base_url.parse().expect("DATABASE_URL does not parse");
+        let name = format!("etl_test_{}", unique_suffix());
+        let (client, connection) = admin
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is not available ({e}); run `scripts/services up`"));
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let mut url = url::Url::parse(base_url).expect("DATABASE_URL is not a URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            name,
+            url: url.to_string(),
+            admin,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Drop runs outside any async context we could borrow; use a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Configuration and clients for one test, on its own database.
+pub struct TestEnv {
+    pub env: EnvSource,
+    pub ctx: Arc<Context>,
+    pub db: TestDatabase,
+}
+
+impl TestEnv {
+    pub async fn new(services: &[Service]) -> Self {
+        let env = env_source();
+        let db = TestDatabase::create(&env).await;
+        let env = env.with("DATABASE_URL", &db.url);
+        let config = Config::from_source(&env).unwrap_or_else(|e| panic!("configuration: {e}"));
+        let ctx = Arc::new(Context::new(config).await.unwrap_or_else(|e| panic!("{e}")));
+        require(&ctx, services).await;
+        Self { env, ctx, db }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free TCP port on 127.0.0.1")
+}
+
+/// `cargo lambda watch` serving this workspace's function binaries, killed on drop.
+pub struct LambdaWatch {
+    child: Child,
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+impl LambdaWatch {
+    pub fn start(env: &EnvSource) -> Self {
+        let cargo_lambda = env
+            .get("CARGO_LAMBDA")
+            .map(PathBuf::from)
+            .expect("CARGO_LAMBDA is not set: run `scripts/services up`");
+        assert!(
+            cargo_lambda.is_file(),
+            "{} is missing: run `scripts/services up`",
+            cargo_lambda.display()
+        );
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("cargo-lambda-watch-{}.log", unique_suffix()));
+        let log_file = std::fs::File::create(&log).expect("cannot create the watch log");
+        let mut command = Command::new(&cargo_lambda);
+        command
+            .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .current_dir(repo_root())
+            .envs(env.merged())
+            .env("ETL_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log handle"))
+            .stderr(log_file);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", cargo_lambda.display()));
+        let watch = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {port} within 60 s:\n{}",
+                watch.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        watch
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        // The watcher runs `cargo run` children: end its whole process group (it leads one of
+        // its own, see `process_group(0)`), never anything else.
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            if group > 1 {
+                // SAFETY: kill(2) with a negative pid signals exactly that process group.
+                unsafe {
+                    libc::kill(-group, libc::SIGTERM);
+                }
+            }
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

@@ -50,6 +50,7 @@ pub struct RunReport {
     pub execution_name: String,
     pub duration: Duration,
     pub output: Result<Value, Failure>,
+    pub history: Vec<asl::Event>,
 }
 
 pub fn invoker(ctx: &Arc<Context>, host: &FunctionHost) -> Arc<dyn TaskInvoker> {
@@ -109,5 +110,6 @@ pub async fn run_machine(
         execution_name,
         duration: started.elapsed(),
         output: execution.output,
+        history: execution.history,
     })
 }

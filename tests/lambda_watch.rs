@@ -1,0 +1,84 @@
+//! The real Lambda binary under the real Lambda runtime API (`cargo lambda watch`), invoked
+//! with its sample event from `events/`: the offline equivalent of `sam local invoke`.
+
+use etl_cli::functions::OverInvokeApi;
+use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
+use etl_cli::template::Template;
+use etl_core::Service;
+use integration_tests::{repo_root, LambdaWatch, TestEnv};
+use serde_json::{json, Value};
+
+async fn table_names(env: &TestEnv) -> Vec<String> {
+    let client = env.ctx.postgres().await.unwrap();
+    client
+        .query(
+            "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN ('hr', 'etl') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn hr_schema_binary_runs_under_the_lambda_runtime() {
+    let env = TestEnv::new(&[Service::Postgres]).await;
+    let watch = LambdaWatch::start(&env.env);
+    let lambda = OverInvokeApi::new(&env.ctx, &watch.endpoint);
+
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/hr-schema.json")).unwrap(),
+    )
+    .unwrap();
+    let first = lambda
+        .call("hr-schema", &event)
+        .await
+        .unwrap_or_else(|f| panic!("invoke failed: {f}\n--- watch log ---\n{}", watch.log_text()));
+    assert_eq!(first["applied"], json!([1, 2]), "{first}");
+    assert_eq!(
+        table_names(&env).await,
+        vec!["etl.runs", "etl.schema_migrations", "hr.employee_rejects", "hr.employees"]
+    );
+
+    let second = lambda.call("hr-schema", &event).await.unwrap();
+    assert_eq!(second["applied"], json!([]), "a second run must change nothing: {second}");
+    assert_eq!(second["schema_version"], first["schema_version"]);
+
+    // A malformed event comes back as the InvalidInput error type Step Functions routes on.
+    let failure = lambda
+        .call("hr-schema", &json!({"logical_date": "2026-02-30"}))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error, "InvalidInput", "{failure:?}");
+    assert!(failure.cause.contains("2026-02-30"), "{failure:?}");
+
+    // The deployed state machine, with its Task calling the binary over the Invoke API.
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let settings = RunSettings {
+        date: "2026-11-25".parse().unwrap(),
+        extra_input: None,
+        host: FunctionHost::InvokeApi(watch.endpoint.clone()),
+        time_scale: 0.0,
+        execution_name: Some("hr-setup-watch-test".into()),
+    };
+    let report = run_machine(&env.ctx, &template, "hr-setup", &settings).await.unwrap();
+    let output = report.output.unwrap();
+    assert_eq!(output["schema"]["schema_version"], json!(2), "{output}");
+    assert_eq!(output["logical_date"], json!("2026-11-25"));
+
+    // JSON logs carry the Lambda request id and the logical date on every stage line.
+    let log = watch.log_text();
+    let stage_lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "schema is current")
+        .collect();
+    assert!(stage_lines.len() >= 3, "expected JSON stage logs, got:\n{log}");
+    for line in &stage_lines {
+        let spans = line["spans"].to_string();
+        assert!(spans.contains("requestId"), "no request id in {line}");
+        assert_eq!(line["span"]["logical_date"], json!("2026-11-25"), "{line}");
+    }
+}
