@@ -32,18 +32,29 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
         &std::fs::read_to_string(repo_root().join("events/hr-schema.json")).unwrap(),
     )
     .unwrap();
-    let first = lambda
-        .call("hr-schema", &event)
-        .await
-        .unwrap_or_else(|f| panic!("invoke failed: {f}\n--- watch log ---\n{}", watch.log_text()));
+    let first = lambda.call("hr-schema", &event).await.unwrap_or_else(|f| {
+        panic!(
+            "invoke failed: {f}\n--- watch log ---\n{}",
+            watch.log_text()
+        )
+    });
     assert_eq!(first["applied"], json!([1, 2]), "{first}");
     assert_eq!(
         table_names(&env).await,
-        vec!["etl.runs", "etl.schema_migrations", "hr.employee_rejects", "hr.employees"]
+        vec![
+            "etl.runs",
+            "etl.schema_migrations",
+            "hr.employee_rejects",
+            "hr.employees"
+        ]
     );
 
     let second = lambda.call("hr-schema", &event).await.unwrap();
-    assert_eq!(second["applied"], json!([]), "a second run must change nothing: {second}");
+    assert_eq!(
+        second["applied"],
+        json!([]),
+        "a second run must change nothing: {second}"
+    );
     assert_eq!(second["schema_version"], first["schema_version"]);
 
     // A malformed event comes back as the InvalidInput error type Step Functions routes on.
@@ -63,7 +74,9 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
         time_scale: 0.0,
         execution_name: Some("hr-setup-watch-test".into()),
     };
-    let report = run_machine(&env.ctx, &template, "hr-setup", &settings).await.unwrap();
+    let report = run_machine(&env.ctx, &template, "hr-setup", &settings)
+        .await
+        .unwrap();
     let output = report.output.unwrap();
     assert_eq!(output["schema"]["schema_version"], json!(2), "{output}");
     assert_eq!(output["logical_date"], json!("2026-11-25"));
@@ -75,7 +88,10 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["message"] == "schema is current")
         .collect();
-    assert!(stage_lines.len() >= 3, "expected JSON stage logs, got:\n{log}");
+    assert!(
+        stage_lines.len() >= 3,
+        "expected JSON stage logs, got:\n{log}"
+    );
     for line in &stage_lines {
         let spans = line["spans"].to_string();
         assert!(spans.contains("requestId"), "no request id in {line}");

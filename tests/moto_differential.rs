@@ -33,7 +33,12 @@ fn oversize_result() -> String {
 struct QueuedResults(Mutex<VecDeque<String>>);
 
 impl LambdaFunctions for QueuedResults {
-    fn call<'a>(&'a self, _function: &'a str, payload: Value, _request: &'a TaskRequest) -> BoxFuture<'a, Result<Value, Failure>> {
+    fn call<'a>(
+        &'a self,
+        _function: &'a str,
+        payload: Value,
+        _request: &'a TaskRequest,
+    ) -> BoxFuture<'a, Result<Value, Failure>> {
         async move {
             let next = self.0.lock().unwrap().pop_front();
             match next {
@@ -140,7 +145,12 @@ impl Moto {
             )
             .send()
             .await
-            .unwrap_or_else(|e| panic!("moto CreateFunction: {}", aws_sdk_lambda::error::DisplayErrorContext(e)));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "moto CreateFunction: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                )
+            });
         created.function_arn().unwrap().to_string()
     }
 
@@ -152,11 +162,20 @@ impl Moto {
                 json!({"results": results, "region": REGION}).to_string(),
             )
             .await;
-        assert!(!body.contains("rror"), "queueing stub results failed: {body}");
+        assert!(
+            !body.contains("rror"),
+            "queueing stub results failed: {body}"
+        );
     }
 
     /// Runs a definition on moto's engine; `Err((error, cause))` for a failed execution.
-    async fn run(&self, name: &str, definition: &str, role: &str, input: &Value) -> Result<Value, (String, String)> {
+    async fn run(
+        &self,
+        name: &str,
+        definition: &str,
+        role: &str,
+        input: &Value,
+    ) -> Result<Value, (String, String)> {
         let sfn = self.ctx.step_functions();
         let machine = sfn
             .create_state_machine()
@@ -165,7 +184,12 @@ impl Moto {
             .role_arn(role)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("moto CreateStateMachine: {}", aws_sdk_sfn::error::DisplayErrorContext(e)));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "moto CreateStateMachine: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(e)
+                )
+            });
         let started = sfn
             .start_execution()
             .state_machine_arn(machine.state_machine_arn())
@@ -184,7 +208,10 @@ impl Moto {
                 .unwrap();
             match described.status() {
                 ExecutionStatus::Running => {
-                    assert!(Instant::now() < deadline, "moto execution {name} did not finish in 60 s");
+                    assert!(
+                        Instant::now() < deadline,
+                        "moto execution {name} did not finish in 60 s"
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 ExecutionStatus::Succeeded => {
@@ -201,12 +228,23 @@ impl Moto {
     }
 }
 
-async fn run_locally(definition: &str, input: &Value, results: &[String]) -> Result<Value, Failure> {
+async fn run_locally(
+    definition: &str,
+    input: &Value,
+    results: &[String],
+) -> Result<Value, Failure> {
     let machine = Machine::from_json(definition).unwrap();
     let stub = QueuedResults(Mutex::new(results.iter().cloned().collect()));
     let mut options = RunOptions::new("differential", "local");
     options.time_scale = 0.0;
-    execute(&machine, input.clone(), Arc::new(LambdaTasks(stub)), options).await.output
+    execute(
+        &machine,
+        input.clone(),
+        Arc::new(LambdaTasks(stub)),
+        options,
+    )
+    .await
+    .output
 }
 
 fn unique(prefix: &str) -> String {
@@ -226,13 +264,16 @@ async fn local_runner_matches_motos_engine() {
     let stub_arn = moto.stub_function(&role).await;
 
     // 1. Map over 3 items, Choice, a Retry that succeeds on the 2nd attempt, a Catch.
-    let definition = std::fs::read_to_string(repo_root().join("tests/fixtures/differential.asl.json"))
-        .unwrap()
-        .replace("${StubFunctionArn}", &stub_arn);
+    let definition =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/differential.asl.json"))
+            .unwrap()
+            .replace("${StubFunctionArn}", &stub_arn);
     let input = json!({"logical_date": "2026-11-25", "items": [5, 50, 500]});
     let results = vec![oversize_result(), json!({"rows": 42}).to_string()];
     moto.queue(&results).await;
-    let on_moto = moto.run(&unique("differential"), &definition, &role, &input).await;
+    let on_moto = moto
+        .run(&unique("differential"), &definition, &role, &input)
+        .await;
     let locally = run_locally(&definition, &input, &results).await;
     let expected = json!({
         "date": "2026-11-25",
@@ -247,7 +288,11 @@ async fn local_runner_matches_motos_engine() {
         "cause": "rejected on purpose",
         "summary": "3 items, caught InvalidInput"
     });
-    assert_eq!(on_moto.as_ref().map_err(|e| e.clone()), Ok(&expected), "moto's engine");
+    assert_eq!(
+        on_moto.as_ref().map_err(|e| e.clone()),
+        Ok(&expected),
+        "moto's engine"
+    );
     assert_eq!(locally, Ok(expected), "local runner");
 
     // 2. The deployed hr-setup definition, its function stubbed: success, then a failure that
@@ -257,9 +302,12 @@ async fn local_runner_matches_motos_engine() {
     let definition = raw.replace("${HrSchemaFunctionArn}", &stub_arn);
     let input = json!({"logical_date": "2026-11-25"});
 
-    let results = vec![json!({"schema_version": 2, "applied": [1, 2], "already_applied": 0}).to_string()];
+    let results =
+        vec![json!({"schema_version": 2, "applied": [1, 2], "already_applied": 0}).to_string()];
     moto.queue(&results).await;
-    let on_moto = moto.run(&unique("hr-setup-ok"), &definition, &role, &input).await;
+    let on_moto = moto
+        .run(&unique("hr-setup-ok"), &definition, &role, &input)
+        .await;
     let locally = run_locally(&definition, &input, &results).await;
     assert_eq!(
         on_moto.unwrap(),
@@ -269,7 +317,9 @@ async fn local_runner_matches_motos_engine() {
 
     let results = vec![oversize_result()];
     moto.queue(&results).await;
-    let on_moto = moto.run(&unique("hr-setup-fail"), &definition, &role, &input).await;
+    let on_moto = moto
+        .run(&unique("hr-setup-fail"), &definition, &role, &input)
+        .await;
     let locally = run_locally(&definition, &input, &results).await;
     let (moto_error, _) = on_moto.expect_err("moto: the oversize result must fail hr-setup");
     let local = locally.expect_err("local: the oversize result must fail hr-setup");

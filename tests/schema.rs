@@ -36,7 +36,9 @@ async fn schema_fingerprint(env: &TestEnv) -> Vec<String> {
 async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
     let env = TestEnv::new(&[Service::Postgres]).await;
 
-    let first = hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap();
+    let first = hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap();
     assert_eq!(first.migrations.applied, vec![1, 2]);
     assert_eq!(first.migrations.already_applied, 0);
     let after_first = schema_fingerprint(&env).await;
@@ -59,11 +61,17 @@ async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
         .iter()
         .any(|i| i.contains("employees_natural_key") && i.contains("UNIQUE")));
 
-    let second = hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap();
+    let second = hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap();
     assert!(second.migrations.applied.is_empty());
     assert_eq!(second.migrations.already_applied, 2);
     assert_eq!(second.migrations.schema_version, 2);
-    assert_eq!(schema_fingerprint(&env).await, after_first, "a second run changed the schema");
+    assert_eq!(
+        schema_fingerprint(&env).await,
+        after_first,
+        "a second run changed the schema"
+    );
 }
 
 #[tokio::test]
@@ -76,13 +84,19 @@ async fn concurrent_runs_apply_each_migration_exactly_once() {
         applied.extend(result.unwrap().migrations.applied);
     }
     applied.sort_unstable();
-    assert_eq!(applied, vec![1, 2], "each migration must be applied by exactly one run");
+    assert_eq!(
+        applied,
+        vec![1, 2],
+        "each migration must be applied by exactly one run"
+    );
 }
 
 #[tokio::test]
 async fn an_edited_migration_is_refused_and_changes_nothing() {
     let env = TestEnv::new(&[Service::Postgres]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap();
+    hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap();
     let before = schema_fingerprint(&env).await;
     env.ctx
         .postgres()
@@ -95,7 +109,9 @@ async fn an_edited_migration_is_refused_and_changes_nothing() {
         .await
         .unwrap();
 
-    let err = hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap_err();
+    let err = hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Fatal);
     assert!(err.to_string().contains("migration 1"), "{err}");
     assert_eq!(schema_fingerprint(&env).await, before);
@@ -104,7 +120,9 @@ async fn an_edited_migration_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn a_database_newer_than_the_code_is_refused() {
     let env = TestEnv::new(&[Service::Postgres]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap();
+    hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap();
     env.ctx
         .postgres()
         .await
@@ -115,6 +133,8 @@ async fn a_database_newer_than_the_code_is_refused() {
         )
         .await
         .unwrap();
-    let err = hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap_err();
+    let err = hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("99"), "{err}");
 }

@@ -26,7 +26,9 @@ fn frozen_server() -> (u16, std::thread::JoinHandle<()>) {
 }
 
 async fn context(env: EnvSource) -> Context {
-    Context::new(Config::from_source(&env).unwrap()).await.unwrap()
+    Context::new(Config::from_source(&env).unwrap())
+        .await
+        .unwrap()
 }
 
 /// Each service pointed at a closed port and at a frozen one.
@@ -35,9 +37,21 @@ fn broken_settings() -> Vec<(Service, &'static str, String)> {
     let (frozen, _) = frozen_server();
     let mut cases = Vec::new();
     for port in [closed, frozen] {
-        cases.push((Service::Postgres, "DATABASE_URL", format!("postgres://etl@127.0.0.1:{port}/etl")));
-        cases.push((Service::S3, "AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")));
-        cases.push((Service::Elasticsearch, "ELASTICSEARCH_URL", format!("http://127.0.0.1:{port}")));
+        cases.push((
+            Service::Postgres,
+            "DATABASE_URL",
+            format!("postgres://etl@127.0.0.1:{port}/etl"),
+        ));
+        cases.push((
+            Service::S3,
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{port}"),
+        ));
+        cases.push((
+            Service::Elasticsearch,
+            "ELASTICSEARCH_URL",
+            format!("http://127.0.0.1:{port}"),
+        ));
     }
     cases
 }
@@ -45,7 +59,12 @@ fn broken_settings() -> Vec<(Service, &'static str, String)> {
 #[tokio::test]
 async fn a_down_or_frozen_service_fails_fast_and_is_named() {
     for (service, var, value) in broken_settings() {
-        let ctx = context(env_source().with(var, &value).with("DATABASE_CONNECT_TIMEOUT_SECS", "2")).await;
+        let ctx = context(
+            env_source()
+                .with(var, &value)
+                .with("DATABASE_CONNECT_TIMEOUT_SECS", "2"),
+        )
+        .await;
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(Duration::from_secs(20), probe::check(&ctx, service))
             .await
@@ -63,7 +82,12 @@ async fn a_down_or_frozen_service_fails_fast_and_is_named() {
 #[tokio::test]
 async fn the_test_guard_panics_naming_the_missing_service() {
     for (service, var, value) in broken_settings().into_iter().take(3) {
-        let ctx = context(env_source().with(var, &value).with("DATABASE_CONNECT_TIMEOUT_SECS", "2")).await;
+        let ctx = context(
+            env_source()
+                .with(var, &value)
+                .with("DATABASE_CONNECT_TIMEOUT_SECS", "2"),
+        )
+        .await;
         let outcome = tokio::spawn(async move { require(&ctx, &[service]).await }).await;
         let panic = outcome.expect_err("require() must fail when the service is down");
         let message = panic
@@ -83,11 +107,16 @@ async fn the_schema_stage_reports_a_down_database_as_retryable() {
     let port = free_port();
     let ctx = context(
         env_source()
-            .with("DATABASE_URL", &format!("postgres://etl@127.0.0.1:{port}/etl"))
+            .with(
+                "DATABASE_URL",
+                &format!("postgres://etl@127.0.0.1:{port}/etl"),
+            )
             .with("DATABASE_CONNECT_TIMEOUT_SECS", "2"),
     )
     .await;
-    let err = hr_schema::run(&ctx, SchemaEvent::default()).await.unwrap_err();
+    let err = hr_schema::run(&ctx, SchemaEvent::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable);
     assert!(err.to_string().starts_with("PostgreSQL"), "{err}");
 }

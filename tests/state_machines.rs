@@ -51,7 +51,10 @@ fn every_definition_file_is_deployed_and_loads_with_its_substitutions() {
             .unwrap_or_else(|e| panic!("{file} is not deployed by template.yaml: {e}"));
         assert_eq!(spec.definition_path, Path::new(&dir).join(&file));
         let definition = spec.definition().unwrap();
-        assert!(!definition.contains("${"), "{file} keeps an unresolved substitution");
+        assert!(
+            !definition.contains("${"),
+            "{file} keeps an unresolved substitution"
+        );
         load_machine(spec).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }
@@ -60,16 +63,26 @@ fn every_definition_file_is_deployed_and_loads_with_its_substitutions() {
 async fn hr_setup_runs_end_to_end_and_twice_changes_nothing() {
     let env = TestEnv::new(&[Service::Postgres]).await;
     let template = template();
-    let first = run_machine(&env.ctx, &template, "hr-setup", &settings("2026-11-25", None))
-        .await
-        .unwrap();
+    let first = run_machine(
+        &env.ctx,
+        &template,
+        "hr-setup",
+        &settings("2026-11-25", None),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         first.output.unwrap(),
         json!({"logical_date": "2026-11-25", "schema": {"schema_version": 2, "applied": [1, 2]}})
     );
-    let second = run_machine(&env.ctx, &template, "hr-setup", &settings("2026-11-25", None))
-        .await
-        .unwrap();
+    let second = run_machine(
+        &env.ctx,
+        &template,
+        "hr-setup",
+        &settings("2026-11-25", None),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         second.output.unwrap(),
         json!({"logical_date": "2026-11-25", "schema": {"schema_version": 2, "applied": []}})
@@ -91,7 +104,10 @@ async fn invalid_input_is_caught_without_retrying() {
     assert_eq!(failure.error, "InvalidInput");
     assert!(failure.cause.contains("2026-11-31"), "{failure:?}");
     assert_eq!(retries(&report), 0, "InvalidInput must not be retried");
-    assert!(report.history.iter().any(|e| matches!(e, Event::Caught { next, .. } if next == "RejectInput")));
+    assert!(report
+        .history
+        .iter()
+        .any(|e| matches!(e, Event::Caught { next, .. } if next == "RejectInput")));
 }
 
 #[tokio::test]
@@ -99,13 +115,24 @@ async fn an_unreachable_database_is_retried_then_fails_as_retryable() {
     let env = integration_tests::env_source()
         .with("DATABASE_URL", "postgres://etl@127.0.0.1:1/etl")
         .with("DATABASE_CONNECT_TIMEOUT_SECS", "2");
-    let ctx = Arc::new(Context::new(Config::from_source(&env).unwrap()).await.unwrap());
+    let ctx = Arc::new(
+        Context::new(Config::from_source(&env).unwrap())
+            .await
+            .unwrap(),
+    );
     let report = run_machine(&ctx, &template(), "hr-setup", &settings("2026-11-25", None))
         .await
         .unwrap();
     let failure = report.output.as_ref().unwrap_err();
     assert_eq!(failure.error, "Retryable", "{failure:?}");
     assert!(failure.cause.contains("PostgreSQL"), "{failure:?}");
-    assert_eq!(retries(&report), 3, "the definition retries Retryable 3 times");
-    assert!(report.history.iter().any(|e| matches!(e, Event::Caught { next, .. } if next == "SetupFailed")));
+    assert_eq!(
+        retries(&report),
+        3,
+        "the definition retries Retryable 3 times"
+    );
+    assert!(report
+        .history
+        .iter()
+        .any(|e| matches!(e, Event::Caught { next, .. } if next == "SetupFailed")));
 }

@@ -20,7 +20,9 @@ pub fn repo_root() -> PathBuf {
 /// The process environment over `.services/env`. Panics, saying what to run, when the
 /// services were never started: a test must never pass or skip without them.
 pub fn env_source() -> EnvSource {
-    let path = repo_root().join(".services").join("env");
+    let path = std::env::var_os("ETL_ENV_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".services").join("env"));
     assert!(
         path.is_file(),
         "{} is missing: start the local services with `scripts/services up` (scripts/test does it)",
@@ -73,7 +75,9 @@ impl TestDatabase {
         let (client, connection) = admin
             .connect(tokio_postgres::NoTls)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is not available ({e}); run `scripts/services up`"));
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is not available ({e}); run `scripts/services up`")
+            });
         tokio::spawn(connection);
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -95,7 +99,10 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside any async context we could borrow; use a small runtime of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -160,10 +167,19 @@ impl LambdaWatch {
         let log_file = std::fs::File::create(&log).expect("cannot create the watch log");
         let mut command = Command::new(&cargo_lambda);
         command
-            .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
             .args(["--invoke-port", &port.to_string()])
             .current_dir(repo_root())
-            .envs(env.merged())
+            // Only the toolchain's and the functions' settings: variables the test harness
+            // sets (CARGO, RUSTC, …) would make the nested `cargo run` rebuild everything.
+            .env_clear()
+            .envs(forwarded_env(env))
             .env("ETL_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log handle"))
@@ -192,6 +208,32 @@ impl LambdaWatch {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Toolchain variables from this process plus every configuration variable the functions read.
+fn forwarded_env(env: &EnvSource) -> Vec<(String, String)> {
+    const TOOLCHAIN: &[&str] = &[
+        "PATH",
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "CARGO_TARGET_DIR",
+        "TMPDIR",
+        "LANG",
+    ];
+    const CONFIG_PREFIXES: &[&str] = &["DATABASE_", "AWS_", "ETL_", "ELASTICSEARCH_", "RUST_LOG"];
+    let mut vars: Vec<(String, String)> = TOOLCHAIN
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    for (key, _) in env.merged() {
+        if CONFIG_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            if let Some(value) = env.get(&key) {
+                vars.push((key.clone(), value.to_string()));
+            }
+        }
+    }
+    vars
 }
 
 impl Drop for LambdaWatch {

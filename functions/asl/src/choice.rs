@@ -109,7 +109,9 @@ pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, Str
     };
     let (base, operand) = match op.strip_suffix("Path") {
         Some(base) => {
-            let path = operand.as_str().ok_or("a ...Path operand must be a path string")?;
+            let path = operand
+                .as_str()
+                .ok_or("a ...Path operand must be a path string")?;
             let value = resolve(path)?.ok_or_else(|| format!("Invalid path {path:?}"))?;
             (base, value)
         }
@@ -213,14 +215,42 @@ mod tests {
     #[test]
     fn comparisons() {
         let input = json!({"n": 5, "s": "b", "t": "2026-01-02T00:00:00Z", "flag": true, "m": 7});
-        assert!(check(json!({"Variable": "$.n", "NumericEquals": 5}), input.clone()).unwrap());
-        assert!(check(json!({"Variable": "$.n", "NumericLessThanPath": "$.m"}), input.clone()).unwrap());
-        assert!(check(json!({"Variable": "$.s", "StringGreaterThanEquals": "b"}), input.clone()).unwrap());
-        assert!(check(json!({"Variable": "$.s", "StringMatches": "*b"}), input.clone()).unwrap());
-        assert!(check(json!({"Variable": "$.t", "TimestampGreaterThan": "2026-01-01T00:00:00+00:00"}), input.clone()).unwrap());
-        assert!(check(json!({"Variable": "$.flag", "BooleanEquals": true}), input.clone()).unwrap());
+        assert!(check(
+            json!({"Variable": "$.n", "NumericEquals": 5}),
+            input.clone()
+        )
+        .unwrap());
+        assert!(check(
+            json!({"Variable": "$.n", "NumericLessThanPath": "$.m"}),
+            input.clone()
+        )
+        .unwrap());
+        assert!(check(
+            json!({"Variable": "$.s", "StringGreaterThanEquals": "b"}),
+            input.clone()
+        )
+        .unwrap());
+        assert!(check(
+            json!({"Variable": "$.s", "StringMatches": "*b"}),
+            input.clone()
+        )
+        .unwrap());
+        assert!(check(
+            json!({"Variable": "$.t", "TimestampGreaterThan": "2026-01-01T00:00:00+00:00"}),
+            input.clone()
+        )
+        .unwrap());
+        assert!(check(
+            json!({"Variable": "$.flag", "BooleanEquals": true}),
+            input.clone()
+        )
+        .unwrap());
         // A type mismatch is false, not an error.
-        assert!(!check(json!({"Variable": "$.s", "NumericEquals": 5}), input.clone()).unwrap());
+        assert!(!check(
+            json!({"Variable": "$.s", "NumericEquals": 5}),
+            input.clone()
+        )
+        .unwrap());
     }
 
     #[test]
@@ -239,7 +269,10 @@ mod tests {
     #[test]
     fn malformed_rules_are_refused_at_load() {
         assert!(validate_rule(&json!({"Variable": "$.a"})).is_err());
-        assert!(validate_rule(&json!({"Variable": "$.a", "NumericEquals": 1, "StringEquals": "x"})).is_err());
+        assert!(validate_rule(
+            &json!({"Variable": "$.a", "NumericEquals": 1, "StringEquals": "x"})
+        )
+        .is_err());
         assert!(validate_rule(&json!({"NumericEquals": 1})).is_err());
     }
 

@@ -60,15 +60,13 @@ pub async fn execute(
     };
     let run = runner.run_machine(machine, input, None);
     let output = match machine.timeout_seconds {
-        Some(seconds) => {
-            match tokio::time::timeout(runner.scaled(seconds as f64), run).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::new(
-                    errors::TIMEOUT,
-                    format!("the execution ran longer than its TimeoutSeconds ({seconds} s)"),
-                )),
-            }
-        }
+        Some(seconds) => match tokio::time::timeout(runner.scaled(seconds as f64), run).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(
+                errors::TIMEOUT,
+                format!("the execution ran longer than its TimeoutSeconds ({seconds} s)"),
+            )),
+        },
         None => run.await,
     };
     match &output {
@@ -78,7 +76,10 @@ pub async fn execute(
             cause: f.cause.clone(),
         }),
     }
-    let history = runner.history.into_inner().unwrap_or_else(|p| p.into_inner());
+    let history = runner
+        .history
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
     Execution { output, history }
 }
 
@@ -108,10 +109,19 @@ impl Runner {
             Event::StateEntered { state, state_type } => {
                 tracing::info!(state = %state, state_type = %state_type, "state entered")
             }
-            Event::TaskFailed { state, error, retry_count } => {
+            Event::TaskFailed {
+                state,
+                error,
+                retry_count,
+            } => {
                 tracing::warn!(state = %state, error = %error, retry_count, "task failed")
             }
-            Event::RetryScheduled { state, delay_seconds, retry_count, .. } => {
+            Event::RetryScheduled {
+                state,
+                delay_seconds,
+                retry_count,
+                ..
+            } => {
                 tracing::info!(state = %state, retry_count, delay_seconds, "retry scheduled")
             }
             Event::Caught { state, error, next } => {
@@ -129,7 +139,13 @@ impl Runner {
         Duration::from_secs_f64((seconds * self.options.time_scale).clamp(0.0, 86_400.0 * 366.0))
     }
 
-    fn context(&self, state: &str, entered: DateTime<Utc>, retry_count: u32, item: &MapItem) -> Value {
+    fn context(
+        &self,
+        state: &str,
+        entered: DateTime<Utc>,
+        retry_count: u32,
+        item: &MapItem,
+    ) -> Value {
         let mut context = json!({
             "Execution": self.execution,
             "StateMachine": self.state_machine,
@@ -163,7 +179,9 @@ impl Runner {
                     state_type: state.type_name().to_string(),
                 });
                 let transition = self.step(&name, state, input, &item).await?;
-                self.record(Event::StateExited { state: name.clone() });
+                self.record(Event::StateExited {
+                    state: name.clone(),
+                });
                 match transition {
                     Transition::Next(next, output) => {
                         name = next;
@@ -176,7 +194,13 @@ impl Runner {
         .boxed()
     }
 
-    async fn step(&self, name: &str, state: &State, raw: Value, item: &MapItem) -> Result<Transition, Failure> {
+    async fn step(
+        &self,
+        name: &str,
+        state: &State,
+        raw: Value,
+        item: &MapItem,
+    ) -> Result<Transition, Failure> {
         let entered = Utc::now();
         let context = self.context(name, entered, 0, item);
         match state {
@@ -200,27 +224,43 @@ impl Runner {
                     }
                 }
                 let next = next.or_else(|| state.default.clone()).ok_or_else(|| {
-                    Failure::new(errors::NO_CHOICE_MATCHED, format!("no Choices rule in {name:?} matched and there is no Default"))
+                    Failure::new(
+                        errors::NO_CHOICE_MATCHED,
+                        format!("no Choices rule in {name:?} matched and there is no Default"),
+                    )
                 })?;
                 let output = runtime(select(&state.io.output_path, effective, &context))?;
                 Ok(Transition::Next(next, output))
             }
             State::Wait(wait) => {
                 let effective = runtime(input_of(&wait.io, raw, &context))?;
-                let seconds = match (&wait.seconds, &wait.seconds_path, &wait.timestamp, &wait.timestamp_path) {
+                let seconds = match (
+                    &wait.seconds,
+                    &wait.seconds_path,
+                    &wait.timestamp,
+                    &wait.timestamp_path,
+                ) {
                     (Some(s), _, _, _) => *s,
                     (_, Some(p), _, _) => runtime(read(p, &effective, &context))?
                         .as_f64()
-                        .ok_or_else(|| Failure::runtime(format!("SecondsPath {p} is not a number")))?,
+                        .ok_or_else(|| {
+                            Failure::runtime(format!("SecondsPath {p} is not a number"))
+                        })?,
                     (_, _, Some(ts), _) => seconds_until(ts)?,
                     (_, _, _, Some(p)) => {
                         let ts = runtime(read(p, &effective, &context))?;
                         seconds_until(ts.as_str().unwrap_or_default())?
                     }
-                    _ => return Err(Failure::runtime(format!("Wait state {name:?} has no Seconds or Timestamp"))),
+                    _ => {
+                        return Err(Failure::runtime(format!(
+                            "Wait state {name:?} has no Seconds or Timestamp"
+                        )))
+                    }
                 };
                 if seconds < 0.0 {
-                    return Err(Failure::runtime(format!("Wait state {name:?}: negative seconds")));
+                    return Err(Failure::runtime(format!(
+                        "Wait state {name:?}: negative seconds"
+                    )));
                 }
                 tokio::time::sleep(self.scaled(seconds)).await;
                 finish(&wait.io, &wait.flow, effective, &context)
@@ -232,11 +272,17 @@ impl Runner {
             }
             State::Fail(fail) => {
                 let error = match &fail.error_path {
-                    Some(p) => runtime(read(p, &raw, &context))?.as_str().unwrap_or_default().to_string(),
+                    Some(p) => runtime(read(p, &raw, &context))?
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     None => fail.error.clone().unwrap_or_default(),
                 };
                 let cause = match &fail.cause_path {
-                    Some(p) => runtime(read(p, &raw, &context))?.as_str().unwrap_or_default().to_string(),
+                    Some(p) => runtime(read(p, &raw, &context))?
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     None => fail.cause.clone().unwrap_or_default(),
                 };
                 Err(Failure::new(error, cause))
@@ -262,14 +308,33 @@ impl Runner {
                         match task.timeout_seconds {
                             Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
                                 .await
-                                .unwrap_or_else(|_| Err(Failure::new(errors::TIMEOUT, format!("task ran longer than {limit} s")))),
+                                .unwrap_or_else(|_| {
+                                    Err(Failure::new(
+                                        errors::TIMEOUT,
+                                        format!("task ran longer than {limit} s"),
+                                    ))
+                                }),
                             None => call.await,
                         }
                     }
                 };
                 self.with_retry_and_catch(
-                    name, &task.retry, &task.catch, raw.clone(), attempt,
-                    |result| after_result(&task.result_selector, &task.result_path, &task.io, &task.flow, raw.clone(), result, &context),
+                    name,
+                    &task.retry,
+                    &task.catch,
+                    raw.clone(),
+                    attempt,
+                    |result| {
+                        after_result(
+                            &task.result_selector,
+                            &task.result_path,
+                            &task.io,
+                            &task.flow,
+                            raw.clone(),
+                            result,
+                            &context,
+                        )
+                    },
                 )
                 .await
             }
@@ -287,12 +352,28 @@ impl Runner {
                             .branches
                             .iter()
                             .map(|branch| self.run_machine(branch, branch_input.clone(), None));
-                        futures::future::try_join_all(branches).await.map(Value::Array)
+                        futures::future::try_join_all(branches)
+                            .await
+                            .map(Value::Array)
                     }
                 };
                 self.with_retry_and_catch(
-                    name, &parallel.retry, &parallel.catch, raw.clone(), attempt,
-                    |result| after_result(&parallel.result_selector, &parallel.result_path, &parallel.io, &parallel.flow, raw.clone(), result, &context),
+                    name,
+                    &parallel.retry,
+                    &parallel.catch,
+                    raw.clone(),
+                    attempt,
+                    |result| {
+                        after_result(
+                            &parallel.result_selector,
+                            &parallel.result_path,
+                            &parallel.io,
+                            &parallel.flow,
+                            raw.clone(),
+                            result,
+                            &context,
+                        )
+                    },
                 )
                 .await
             }
@@ -325,7 +406,10 @@ impl Runner {
                                 }
                                 None => Ok(value),
                             };
-                            async move { self.run_machine(&map.item_processor, input?, item_ctx).await }
+                            async move {
+                                self.run_machine(&map.item_processor, input?, item_ctx)
+                                    .await
+                            }
                         });
                         futures::stream::iter(iterations)
                             .buffered(limit)
@@ -335,8 +419,22 @@ impl Runner {
                     }
                 };
                 self.with_retry_and_catch(
-                    name, &map.retry, &map.catch, raw.clone(), attempt,
-                    |result| after_result(&map.result_selector, &map.result_path, &map.io, &map.flow, raw.clone(), result, &context),
+                    name,
+                    &map.retry,
+                    &map.catch,
+                    raw.clone(),
+                    attempt,
+                    |result| {
+                        after_result(
+                            &map.result_selector,
+                            &map.result_path,
+                            &map.io,
+                            &map.flow,
+                            raw.clone(),
+                            result,
+                            &context,
+                        )
+                    },
                 )
                 .await
             }
@@ -385,7 +483,9 @@ impl Runner {
                 break failure;
             }
             let mut delay = retrier.interval_seconds
-                * retrier.backoff_rate.powi(attempts_per_retrier[index] as i32);
+                * retrier
+                    .backoff_rate
+                    .powi(attempts_per_retrier[index] as i32);
             if let Some(max) = retrier.max_delay_seconds {
                 delay = delay.min(max);
             }
@@ -430,7 +530,12 @@ fn input_of(io: &Io, raw: Value, context: &Value) -> Result<Value, String> {
     select(&io.input_path, raw, context)
 }
 
-fn finish(io: &Io, flow: &crate::model::Flow, output: Value, context: &Value) -> Result<Transition, Failure> {
+fn finish(
+    io: &Io,
+    flow: &crate::model::Flow,
+    output: Value,
+    context: &Value,
+) -> Result<Transition, Failure> {
     let output = runtime(select(&io.output_path, output, context))?;
     Ok(match &flow.next {
         Some(next) if !flow.end => Transition::Next(next.clone(), output),
@@ -496,7 +601,11 @@ mod tests {
     }
 
     fn flaky(fail_times: u32, error: &'static str) -> Flaky {
-        Flaky { calls: AtomicU32::new(0), fail_times, error }
+        Flaky {
+            calls: AtomicU32::new(0),
+            fail_times,
+            error,
+        }
     }
 
     #[tokio::test]
@@ -512,15 +621,24 @@ mod tests {
                 "End": true
             }}
         });
-        let exec = run(definition, json!({"date": "2026-11-25"}), flaky(2, "Retryable")).await;
+        let exec = run(
+            definition,
+            json!({"date": "2026-11-25"}),
+            flaky(2, "Retryable"),
+        )
+        .await;
         assert_eq!(
             exec.output.unwrap(),
             json!({"date": "2026-11-25", "result": {"got": "2026-11-25", "tries": 2}})
         );
-        let retries: Vec<f64> = exec.history.iter().filter_map(|e| match e {
-            Event::RetryScheduled { delay_seconds, .. } => Some(*delay_seconds),
-            _ => None,
-        }).collect();
+        let retries: Vec<f64> = exec
+            .history
+            .iter()
+            .filter_map(|e| match e {
+                Event::RetryScheduled { delay_seconds, .. } => Some(*delay_seconds),
+                _ => None,
+            })
+            .collect();
         assert_eq!(retries, vec![300.0, 600.0]);
     }
 
@@ -555,9 +673,15 @@ mod tests {
                 "F": {"Type": "Fail", "Error": "Handled", "Cause": "bad input"}}
         });
         let exec = run(definition.clone(), json!({}), flaky(1, "Fatal")).await;
-        assert_eq!(exec.output.unwrap_err(), Failure::new("Fatal", "call 0 failed"));
+        assert_eq!(
+            exec.output.unwrap_err(),
+            Failure::new("Fatal", "call 0 failed")
+        );
         let exec = run(definition, json!({}), flaky(1, "InvalidInput")).await;
-        assert_eq!(exec.output.unwrap_err(), Failure::new("Handled", "bad input"));
+        assert_eq!(
+            exec.output.unwrap_err(),
+            Failure::new("Handled", "bad input")
+        );
     }
 
     #[tokio::test]
@@ -571,7 +695,12 @@ mod tests {
                 "ResultPath": "$.results", "OutputPath": "$.results", "End": true
             }}
         });
-        let exec = run(definition, json!({"days": ["a", "b", "c"], "run": 7}), flaky(0, "")).await;
+        let exec = run(
+            definition,
+            json!({"days": ["a", "b", "c"], "run": 7}),
+            flaky(0, ""),
+        )
+        .await;
         assert_eq!(
             exec.output.unwrap(),
             json!([{"day": "a", "i": 0, "run": 7}, {"day": "b", "i": 1, "run": 7}, {"day": "c", "i": 2, "run": 7}])
@@ -612,13 +741,27 @@ mod tests {
     fn invalid_definitions_are_refused_at_load() {
         for (definition, expect) in [
             (json!({"StartAt": "X", "States": {}}), "StartAt"),
-            (json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}), "missing state"),
-            (json!({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}), "neither Next nor End"),
-            (json!({"StartAt": "A", "States": {"A": {"Type": "Teleport", "End": true}}}), "Teleport"),
-            (json!({"StartAt": "A", "States": {"A": {"Type": "Map", "End": true, "ItemReader": {},
-                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}}}}), "distributed"),
+            (
+                json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}),
+                "missing state",
+            ),
+            (
+                json!({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}),
+                "neither Next nor End",
+            ),
+            (
+                json!({"StartAt": "A", "States": {"A": {"Type": "Teleport", "End": true}}}),
+                "Teleport",
+            ),
+            (
+                json!({"StartAt": "A", "States": {"A": {"Type": "Map", "End": true, "ItemReader": {},
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}}}}),
+                "distributed",
+            ),
         ] {
-            let err = Machine::from_json(&definition.to_string()).unwrap_err().to_string();
+            let err = Machine::from_json(&definition.to_string())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expect), "{err} should mention {expect}");
         }
     }

@@ -30,7 +30,9 @@ pub fn evaluate(text: &str, input: &Value, context: &Value) -> Result<Value, Str
     let call = parser.call()?;
     parser.skip_spaces();
     if parser.pos != parser.chars.len() {
-        return Err(format!("intrinsic {text:?}: unexpected text after the call"));
+        return Err(format!(
+            "intrinsic {text:?}: unexpected text after the call"
+        ));
     }
     eval_call(&call, input, context)
 }
@@ -109,7 +111,11 @@ impl Parser {
                     self.pos += 1;
                 }
                 Ok(Arg::Path(
-                    self.chars[start..self.pos].iter().collect::<String>().trim().to_string(),
+                    self.chars[start..self.pos]
+                        .iter()
+                        .collect::<String>()
+                        .trim()
+                        .to_string(),
                 ))
             }
             Some('S') => self.call().map(Arg::Call),
@@ -251,7 +257,9 @@ fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, Strin
             if !(0..=1000).contains(&count) {
                 return Err(format!("{name}: would create {count} items (limit 1000)"));
             }
-            Ok(Value::Array((0..count).map(|i| json!(start + i * step)).collect()))
+            Ok(Value::Array(
+                (0..count).map(|i| json!(start + i * step)).collect(),
+            ))
         }
         "States.ArrayPartition" => {
             arity(2)?;
@@ -325,34 +333,64 @@ mod tests {
 
     #[test]
     fn formats_strings_paths_and_nested_calls() {
-        assert_eq!(eval("States.Format('Hi {}, n={}', $.name, $.n)").unwrap(), json!("Hi Ana, n=3"));
+        assert_eq!(
+            eval("States.Format('Hi {}, n={}', $.name, $.n)").unwrap(),
+            json!("Hi Ana, n=3")
+        );
         assert_eq!(
             eval("States.Format('{}-{}', $$.Execution.Name, States.ArrayLength($.list))").unwrap(),
             json!("exec-1-3")
         );
-        assert_eq!(eval(r"States.Format('it\'s \{literal\} {}', 'x')").unwrap(), json!("it's {literal} x"));
+        assert_eq!(
+            eval(r"States.Format('it\'s \{literal\} {}', 'x')").unwrap(),
+            json!("it's {literal} x")
+        );
         assert!(eval("States.Format('{} {}', 'one')").is_err());
     }
 
     #[test]
     fn array_and_json_helpers() {
-        assert_eq!(eval("States.Array($.n, 'a', null)").unwrap(), json!([3, "a", null]));
+        assert_eq!(
+            eval("States.Array($.n, 'a', null)").unwrap(),
+            json!([3, "a", null])
+        );
         assert_eq!(eval("States.ArrayUnique($.list)").unwrap(), json!([1, 2]));
-        assert_eq!(eval("States.ArrayRange(1, 9, 4)").unwrap(), json!([1, 5, 9]));
-        assert_eq!(eval("States.ArrayPartition($.list, 2)").unwrap(), json!([[1, 2], [2]]));
+        assert_eq!(
+            eval("States.ArrayRange(1, 9, 4)").unwrap(),
+            json!([1, 5, 9])
+        );
+        assert_eq!(
+            eval("States.ArrayPartition($.list, 2)").unwrap(),
+            json!([[1, 2], [2]])
+        );
         assert_eq!(eval("States.ArrayGetItem($.list, 0)").unwrap(), json!(1));
-        assert_eq!(eval("States.ArrayContains($.list, 2)").unwrap(), json!(true));
+        assert_eq!(
+            eval("States.ArrayContains($.list, 2)").unwrap(),
+            json!(true)
+        );
         assert_eq!(eval("States.StringToJson($.doc)").unwrap(), json!({"a": 1}));
-        assert_eq!(eval("States.JsonToString($.list)").unwrap(), json!("[1,2,2]"));
+        assert_eq!(
+            eval("States.JsonToString($.list)").unwrap(),
+            json!("[1,2,2]")
+        );
         assert_eq!(eval("States.MathAdd($.n, -1)").unwrap(), json!(2));
-        assert_eq!(eval("States.StringSplit('a,b,,c', ',')").unwrap(), json!(["a", "b", "c"]));
+        assert_eq!(
+            eval("States.StringSplit('a,b,,c', ',')").unwrap(),
+            json!(["a", "b", "c"])
+        );
     }
 
     #[test]
     fn errors_are_descriptive() {
-        assert!(eval("States.Nope(1)").unwrap_err().contains("not supported"));
-        assert!(eval("States.ArrayLength($.name)").unwrap_err().contains("array"));
-        assert!(eval("States.ArrayLength($.missing)").unwrap_err().contains("not found"));
+        assert!(eval("States.Nope(1)")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(eval("States.ArrayLength($.name)")
+            .unwrap_err()
+            .contains("array"));
+        assert!(eval("States.ArrayLength($.missing)")
+            .unwrap_err()
+            .contains("not found"));
         assert!(eval("States.ArrayRange(0, 5000, 1)").is_err());
     }
 }

@@ -14,7 +14,12 @@ pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 /// Calls a function by name. A function error comes back as a [`Failure`] whose `error` is
 /// the function's `errorType`.
 pub trait LambdaFunctions: Send + Sync {
-    fn call<'a>(&'a self, function: &'a str, payload: Value, request: &'a TaskRequest) -> BoxFuture<'a, Result<Value, Failure>>;
+    fn call<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Value,
+        request: &'a TaskRequest,
+    ) -> BoxFuture<'a, Result<Value, Failure>>;
 }
 
 pub struct LambdaTasks<F>(pub F);
@@ -30,19 +35,41 @@ pub fn function_name(reference: &str) -> &str {
 impl<F: LambdaFunctions> TaskInvoker for LambdaTasks<F> {
     fn invoke(&self, request: TaskRequest) -> BoxFuture<'_, Result<Value, Failure>> {
         async move {
-            if request.resource == LAMBDA_INVOKE || request.resource.starts_with("arn:aws:states:::lambda:invoke") {
+            if request.resource == LAMBDA_INVOKE
+                || request
+                    .resource
+                    .starts_with("arn:aws:states:::lambda:invoke")
+            {
                 if request.resource != LAMBDA_INVOKE {
-                    return Err(Failure::runtime(format!("resource {} is not supported locally", request.resource)));
+                    return Err(Failure::runtime(format!(
+                        "resource {} is not supported locally",
+                        request.resource
+                    )));
                 }
-                let Some(function) = request.parameters.get("FunctionName").and_then(Value::as_str) else {
-                    return Err(Failure::runtime("lambda:invoke needs Parameters.FunctionName"));
+                let Some(function) = request
+                    .parameters
+                    .get("FunctionName")
+                    .and_then(Value::as_str)
+                else {
+                    return Err(Failure::runtime(
+                        "lambda:invoke needs Parameters.FunctionName",
+                    ));
                 };
-                let payload = request.parameters.get("Payload").cloned().unwrap_or(json!({}));
-                let output = self.0.call(function_name(function), payload, &request).await?;
+                let payload = request
+                    .parameters
+                    .get("Payload")
+                    .cloned()
+                    .unwrap_or(json!({}));
+                let output = self
+                    .0
+                    .call(function_name(function), payload, &request)
+                    .await?;
                 Ok(json!({"ExecutedVersion": "$LATEST", "Payload": output, "StatusCode": 200}))
             } else if request.resource.starts_with("arn:aws:lambda:") {
                 let function = function_name(&request.resource);
-                self.0.call(function, request.parameters.clone(), &request).await
+                self.0
+                    .call(function, request.parameters.clone(), &request)
+                    .await
             } else {
                 Err(Failure::runtime(format!(
                     "resource {} is not supported locally (only Lambda tasks are)",
@@ -60,8 +87,14 @@ mod tests {
 
     #[test]
     fn function_names_from_arns() {
-        assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:hr-schema"), "hr-schema");
-        assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:hr-schema:live"), "hr-schema");
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:hr-schema"),
+            "hr-schema"
+        );
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:hr-schema:live"),
+            "hr-schema"
+        );
         assert_eq!(function_name("hr-schema"), "hr-schema");
     }
 }

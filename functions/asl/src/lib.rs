@@ -83,11 +83,32 @@ pub trait TaskInvoker: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum Event {
-    StateEntered { state: String, state_type: String },
-    StateExited { state: String },
-    TaskFailed { state: String, error: String, retry_count: u32 },
-    RetryScheduled { state: String, error: String, retry_count: u32, delay_seconds: f64 },
-    Caught { state: String, error: String, next: String },
+    StateEntered {
+        state: String,
+        state_type: String,
+    },
+    StateExited {
+        state: String,
+    },
+    TaskFailed {
+        state: String,
+        error: String,
+        retry_count: u32,
+    },
+    RetryScheduled {
+        state: String,
+        error: String,
+        retry_count: u32,
+        delay_seconds: f64,
+    },
+    Caught {
+        state: String,
+        error: String,
+        next: String,
+    },
     ExecutionSucceeded,
-    ExecutionFailed { error: String, cause: String },
+    ExecutionFailed {
+        error: String,
+        cause: String,
+    },
 }

@@ -293,7 +293,9 @@ impl Machine {
         let bad = |msg: String| Err(AslError::Definition(format!("{scope}{msg}")));
         if let Some(lang) = &self.query_language {
             if lang != "JSONPath" {
-                return bad(format!("QueryLanguage {lang} is not supported (JSONPath only)"));
+                return bad(format!(
+                    "QueryLanguage {lang} is not supported (JSONPath only)"
+                ));
             }
         }
         if !self.states.contains_key(&self.start_at) {
@@ -305,11 +307,15 @@ impl Machine {
                 match (&flow.next, flow.end) {
                     (Some(next), false) if target_ok(next) => {}
                     (Some(next), false) => {
-                        return bad(format!("state {name:?}: Next names a missing state {next:?}"))
+                        return bad(format!(
+                            "state {name:?}: Next names a missing state {next:?}"
+                        ))
                     }
                     (None, true) => {}
                     (Some(_), true) => return bad(format!("state {name:?} has both Next and End")),
-                    (None, false) => return bad(format!("state {name:?} has neither Next nor End")),
+                    (None, false) => {
+                        return bad(format!("state {name:?} has neither Next nor End"))
+                    }
                 }
             }
             for catcher in state.catchers() {
@@ -334,8 +340,9 @@ impl Machine {
                                 ))
                             }
                         }
-                        crate::choice::validate_rule(rule)
-                            .map_err(|e| AslError::Definition(format!("{scope}Choice state {name:?}: {e}")))?;
+                        crate::choice::validate_rule(rule).map_err(|e| {
+                            AslError::Definition(format!("{scope}Choice state {name:?}: {e}"))
+                        })?;
                     }
                     if let Some(default) = &choice.default {
                         if !target_ok(default) {
@@ -356,7 +363,8 @@ impl Machine {
                             "Map state {name:?}: distributed Map (ItemReader/ResultWriter) is not supported locally"
                         ));
                     }
-                    map.item_processor.validate(&format!("{scope}{name}/items: "))?;
+                    map.item_processor
+                        .validate(&format!("{scope}{name}/items: "))?;
                 }
                 _ => {}
             }

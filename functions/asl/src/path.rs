@@ -59,9 +59,9 @@ impl JsonPath {
                     {
                         segments.push(Segment::Field(quoted.to_string()));
                     } else {
-                        let index = inner
-                            .parse::<usize>()
-                            .map_err(|_| format!("path {text:?}: unsupported selector [{inner}]"))?;
+                        let index = inner.parse::<usize>().map_err(|_| {
+                            format!("path {text:?}: unsupported selector [{inner}]")
+                        })?;
                         segments.push(Segment::Index(index));
                     }
                     i = close + 1;
@@ -166,7 +166,13 @@ mod tests {
             p.set(json!({"keep": 1}), json!(2)).unwrap(),
             json!({"keep": 1, "result": {"inner": 2}})
         );
-        assert_eq!(JsonPath::parse("$").unwrap().set(json!(1), json!(2)).unwrap(), json!(2));
+        assert_eq!(
+            JsonPath::parse("$")
+                .unwrap()
+                .set(json!(1), json!(2))
+                .unwrap(),
+            json!(2)
+        );
         assert!(p.set(json!({"result": 5}), json!(1)).is_err());
     }
 }

@@ -19,9 +19,11 @@ pub fn expand(template: &Value, input: &Value, context: &Value) -> Result<Value,
                         let expr = value.as_str().ok_or_else(|| {
                             format!("field {key:?} must hold a path or intrinsic function string")
                         })?;
-                        out.insert(name.to_string(), resolve(expr, input, context).map_err(|e| {
-                            format!("field {key:?}: {e}")
-                        })?);
+                        out.insert(
+                            name.to_string(),
+                            resolve(expr, input, context)
+                                .map_err(|e| format!("field {key:?}: {e}"))?,
+                        );
                     }
                     None => {
                         out.insert(key.clone(), expand(value, input, context)?);
@@ -100,10 +102,22 @@ mod tests {
     #[test]
     fn select_and_place_follow_the_spec() {
         let ctx = json!({});
-        assert_eq!(select(&PathField::Null, json!({"a": 1}), &ctx).unwrap(), json!({}));
-        assert_eq!(select(&PathField::Path("$.a".into()), json!({"a": 1}), &ctx).unwrap(), json!(1));
-        assert_eq!(place(&PathField::Null, json!({"a": 1}), json!(2)).unwrap(), json!({"a": 1}));
-        assert_eq!(place(&PathField::Absent, json!({"a": 1}), json!(2)).unwrap(), json!(2));
+        assert_eq!(
+            select(&PathField::Null, json!({"a": 1}), &ctx).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            select(&PathField::Path("$.a".into()), json!({"a": 1}), &ctx).unwrap(),
+            json!(1)
+        );
+        assert_eq!(
+            place(&PathField::Null, json!({"a": 1}), json!(2)).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            place(&PathField::Absent, json!({"a": 1}), json!(2)).unwrap(),
+            json!(2)
+        );
         assert_eq!(
             place(&PathField::Path("$.r".into()), json!({"a": 1}), json!(2)).unwrap(),
             json!({"a": 1, "r": 2})

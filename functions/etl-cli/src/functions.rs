@@ -19,7 +19,11 @@ use tracing::Instrument;
 pub const FUNCTIONS: &[&str] = &["hr-schema"];
 
 /// Runs a stage in this process, exactly as its Lambda binary would.
-pub async fn call_in_process(ctx: &Context, function: &str, payload: Value) -> Result<Value, StageError> {
+pub async fn call_in_process(
+    ctx: &Context,
+    function: &str,
+    payload: Value,
+) -> Result<Value, StageError> {
     match function {
         "hr-schema" => invoke_json(payload, |e| hr_schema::run(ctx, e)).await,
         other => Err(StageError::invalid_input(format!(
@@ -43,8 +47,16 @@ pub struct InProcess {
 }
 
 impl LambdaFunctions for InProcess {
-    fn call<'a>(&'a self, function: &'a str, payload: Value, request: &'a TaskRequest) -> BoxFuture<'a, Result<Value, Failure>> {
-        let request_id = format!("{}/{}/{}", request.execution_name, request.state, request.retry_count);
+    fn call<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Value,
+        request: &'a TaskRequest,
+    ) -> BoxFuture<'a, Result<Value, Failure>> {
+        let request_id = format!(
+            "{}/{}/{}",
+            request.execution_name, request.state, request.retry_count
+        );
         let span = tracing::info_span!(
             "invoke",
             function,
@@ -89,7 +101,10 @@ impl OverInvokeApi {
                     return Err(error_document(body));
                 }
                 serde_json::from_slice(body).map_err(|e| {
-                    function_failure("Lambda.InvalidResponse", &format!("function returned non-JSON output: {e}"))
+                    function_failure(
+                        "Lambda.InvalidResponse",
+                        &format!("function returned non-JSON output: {e}"),
+                    )
                 })
             }
             // `cargo lambda watch` answers a function error with HTTP 500 and the error
@@ -119,7 +134,12 @@ fn error_document(body: &[u8]) -> Failure {
 }
 
 impl LambdaFunctions for OverInvokeApi {
-    fn call<'a>(&'a self, function: &'a str, payload: Value, request: &'a TaskRequest) -> BoxFuture<'a, Result<Value, Failure>> {
+    fn call<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Value,
+        request: &'a TaskRequest,
+    ) -> BoxFuture<'a, Result<Value, Failure>> {
         let span = tracing::info_span!(
             "invoke",
             function,

@@ -13,7 +13,11 @@ use etl_core::{probe, Config, Context, LogicalDate, Service};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "etl", version, about = "Serverless data pipelines, run locally or on AWS")]
+#[command(
+    name = "etl",
+    version,
+    about = "Serverless data pipelines, run locally or on AWS"
+)]
 struct Cli {
     /// The SAM template (default: template.yaml at the repository root).
     #[arg(long, global = true, env = "ETL_TEMPLATE")]
@@ -108,7 +112,14 @@ async fn context() -> anyhow::Result<Arc<Context>> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { machine, date, input, lambda_endpoint, time_scale, execution_name } => {
+        Command::Run {
+            machine,
+            date,
+            input,
+            lambda_endpoint,
+            time_scale,
+            execution_name,
+        } => {
             if !(0.0..=10.0).contains(&time_scale) {
                 bail!("--time-scale must be between 0 and 10");
             }
@@ -125,7 +136,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 execution_name,
             };
             let names: Vec<String> = if machine == "all" {
-                template.machine_names().into_iter().map(String::from).collect()
+                template
+                    .machine_names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
             } else {
                 vec![machine]
             };
@@ -140,13 +155,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             print_reports(&reports);
-            Ok(if reports.iter().all(|r| r.output.is_ok()) && reports.len() == names.len() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(
+                if reports.iter().all(|r| r.output.is_ok()) && reports.len() == names.len() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
         }
-        Command::Invoke { function, event, lambda_endpoint } => {
+        Command::Invoke {
+            function,
+            event,
+            lambda_endpoint,
+        } => {
             let text = std::fs::read_to_string(&event)
                 .with_context(|| format!("cannot read {}", event.display()))?;
             let payload: Value = serde_json::from_str(&text)
@@ -187,7 +208,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => {
             let ctx = context().await?;
             let mut all_up = true;
-            for service in [Service::Postgres, Service::S3, Service::Elasticsearch, Service::StepFunctions, Service::Scheduler] {
+            for service in [
+                Service::Postgres,
+                Service::S3,
+                Service::Elasticsearch,
+                Service::StepFunctions,
+                Service::Scheduler,
+            ] {
                 match probe::check(&ctx, service).await {
                     Ok(detail) => println!("  {:<22} up     {detail}", service.to_string()),
                     Err(err) => {
@@ -196,7 +223,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if all_up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -220,9 +251,16 @@ fn print_reports(reports: &[RunReport]) {
         }
     }
     eprintln!("\nrun summary");
-    eprintln!("  {:<20} {:<10} {:>10}  execution", "machine", "status", "seconds");
+    eprintln!(
+        "  {:<20} {:<10} {:>10}  execution",
+        "machine", "status", "seconds"
+    );
     for report in reports {
-        let status = if report.output.is_ok() { "SUCCEEDED" } else { "FAILED" };
+        let status = if report.output.is_ok() {
+            "SUCCEEDED"
+        } else {
+            "FAILED"
+        };
         eprintln!(
             "  {:<20} {:<10} {:>10.2}  {}",
             report.machine,

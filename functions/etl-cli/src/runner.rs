@@ -55,7 +55,9 @@ pub struct RunReport {
 
 pub fn invoker(ctx: &Arc<Context>, host: &FunctionHost) -> Arc<dyn TaskInvoker> {
     match host {
-        FunctionHost::InProcess => Arc::new(LambdaTasks(InProcess { ctx: Arc::clone(ctx) })),
+        FunctionHost::InProcess => Arc::new(LambdaTasks(InProcess {
+            ctx: Arc::clone(ctx),
+        })),
         FunctionHost::InvokeApi(url) => Arc::new(LambdaTasks(OverInvokeApi::new(ctx, url))),
     }
 }

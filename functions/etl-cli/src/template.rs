@@ -41,9 +41,11 @@ pub struct MachineSpec {
 impl MachineSpec {
     /// The ASL text with every `${…}` substitution applied, as SAM does on deploy.
     pub fn definition(&self) -> Result<String, TemplateError> {
-        let text = std::fs::read_to_string(&self.definition_path).map_err(|source| TemplateError::Read {
-            path: self.definition_path.clone(),
-            source,
+        let text = std::fs::read_to_string(&self.definition_path).map_err(|source| {
+            TemplateError::Read {
+                path: self.definition_path.clone(),
+                source,
+            }
         })?;
         substitute(&text, &self.substitutions)
             .map_err(|missing| TemplateError::Invalid(format!(
@@ -98,7 +100,11 @@ impl Template {
                 .and_then(|m| m.get("BuildProperties"))
                 .and_then(|b| b.get("Binary"))
                 .and_then(Yaml::as_str)
-                .ok_or_else(|| TemplateError::Invalid(format!("function {id} has no Metadata.BuildProperties.Binary")))?;
+                .ok_or_else(|| {
+                    TemplateError::Invalid(format!(
+                        "function {id} has no Metadata.BuildProperties.Binary"
+                    ))
+                })?;
             functions.insert(id.to_string(), binary.to_string());
         }
 
@@ -115,20 +121,31 @@ impl Template {
             let uri = props
                 .get("DefinitionUri")
                 .and_then(Yaml::as_str)
-                .ok_or_else(|| TemplateError::Invalid(format!("{id} needs a DefinitionUri pointing at an ASL file")))?;
+                .ok_or_else(|| {
+                    TemplateError::Invalid(format!(
+                        "{id} needs a DefinitionUri pointing at an ASL file"
+                    ))
+                })?;
             let definition_path = root.join(uri);
             let name = definition_path
                 .file_name()
                 .and_then(|f| f.to_str())
                 .and_then(|f| f.strip_suffix(".asl.json"))
-                .ok_or_else(|| TemplateError::Invalid(format!("{id}: DefinitionUri {uri} must end in .asl.json")))?
+                .ok_or_else(|| {
+                    TemplateError::Invalid(format!(
+                        "{id}: DefinitionUri {uri} must end in .asl.json"
+                    ))
+                })?
                 .to_string();
             let mut substitutions = HashMap::new();
-            if let Some(subs) = props.get("DefinitionSubstitutions").and_then(Yaml::as_mapping) {
+            if let Some(subs) = props
+                .get("DefinitionSubstitutions")
+                .and_then(Yaml::as_mapping)
+            {
                 for (key, value) in subs {
-                    let key = key
-                        .as_str()
-                        .ok_or_else(|| TemplateError::Invalid(format!("{id}: substitution keys must be strings")))?;
+                    let key = key.as_str().ok_or_else(|| {
+                        TemplateError::Invalid(format!("{id}: substitution keys must be strings"))
+                    })?;
                     let local = resolve_local(value, &functions, parameters)
                         .map_err(|e| TemplateError::Invalid(format!("{id}.{key}: {e}")))?;
                     substitutions.insert(key.to_string(), local);
@@ -141,7 +158,10 @@ impl Template {
                 substitutions,
             });
         }
-        Ok(Self { machines, functions })
+        Ok(Self {
+            machines,
+            functions,
+        })
     }
 
     pub fn machine(&self, name: &str) -> Result<&MachineSpec, TemplateError> {
@@ -184,7 +204,9 @@ fn resolve_local(
                         .ok_or_else(|| format!("!GetAtt {target} needs Resource.Attribute"))?;
                     match (functions.get(resource), attribute) {
                         (Some(binary), "Arn") => Ok(format!("{LOCAL_FUNCTION_ARN_PREFIX}{binary}")),
-                        _ => Err(format!("!GetAtt {target} has no local meaning (only function ARNs do)")),
+                        _ => Err(format!(
+                            "!GetAtt {target} has no local meaning (only function ARNs do)"
+                        )),
                     }
                 }
                 "Ref" => {
@@ -201,7 +223,9 @@ fn resolve_local(
                         })
                         .ok_or_else(|| format!("!Ref {target} is neither a function nor a parameter with a Default"))
                 }
-                other => Err(format!("!{other} is not supported in DefinitionSubstitutions")),
+                other => Err(format!(
+                    "!{other} is not supported in DefinitionSubstitutions"
+                )),
             }
         }
         _ => Err("unsupported substitution value".into()),
@@ -255,11 +279,21 @@ Resources:
         .unwrap();
         let template = Template::from_yaml(&doc, Path::new("/repo")).unwrap();
         let machine = template.machine("hr-setup").unwrap();
-        assert_eq!(machine.definition_path, Path::new("/repo/infra/statemachines/hr-setup.asl.json"));
-        assert_eq!(machine.substitutions["Fn"], "arn:aws:lambda:us-east-1:000000000000:function:hr-schema");
+        assert_eq!(
+            machine.definition_path,
+            Path::new("/repo/infra/statemachines/hr-setup.asl.json")
+        );
+        assert_eq!(
+            machine.substitutions["Fn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:hr-schema"
+        );
         assert_eq!(machine.substitutions["Interval"], "300");
         assert_eq!(machine.substitutions["Plain"], "hello");
-        assert!(template.machine("nope").unwrap_err().to_string().contains("hr-setup"));
+        assert!(template
+            .machine("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("hr-setup"));
     }
 
     #[test]

@@ -95,7 +95,11 @@ impl Context {
     /// A Lambda client for invoking functions at the given Invoke API endpoint (e.g.
     /// `cargo lambda watch`), or at the configured AWS endpoint when `None`. The SDK does
     /// not retry: a function error is the state machine's to retry, not the client's.
-    pub fn lambda_invoker(&self, endpoint: Option<&str>, timeout: Duration) -> aws_sdk_lambda::Client {
+    pub fn lambda_invoker(
+        &self,
+        endpoint: Option<&str>,
+        timeout: Duration,
+    ) -> aws_sdk_lambda::Client {
         let mut conf = aws_sdk_lambda::config::Builder::from(&self.aws)
             .retry_config(RetryConfig::disabled())
             .timeout_config(

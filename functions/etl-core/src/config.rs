@@ -17,7 +17,10 @@ use url::Url;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {var} is required: {hint}")]
-    Missing { var: &'static str, hint: &'static str },
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
     #[error("cannot read env file {path}: {source}")]
@@ -44,20 +47,16 @@ impl EnvSource {
         }
     }
 
-    /// The process environment over the given env file, if that file exists.
+    /// The process environment over the given env file, which must exist.
     pub fn process_and_file(path: &Path) -> Result<Self, ConfigError> {
-        let mut source = Self::process();
-        match std::fs::read_to_string(path) {
-            Ok(text) => source.file = parse_env_file(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source_err) => {
-                return Err(ConfigError::EnvFile {
-                    path: path.to_path_buf(),
-                    source: source_err,
-                })
-            }
-        }
-        Ok(source)
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            file: parse_env_file(&text),
+            process: std::env::vars().collect(),
+        })
     }
 
     /// Explicit values, for tests.
@@ -113,8 +112,12 @@ pub fn parse_env_file(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Finds `.services/env` in the current directory or one of its parents.
+/// The env file named by `ETL_ENV_FILE`, else `.services/env` in the current directory or
+/// one of its parents.
 pub fn find_env_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ETL_ENV_FILE") {
+        return Some(PathBuf::from(path));
+    }
     let start = std::env::current_dir().ok()?;
     start
         .ancestors()
@@ -172,12 +175,11 @@ impl Config {
 
     pub fn from_source(env: &EnvSource) -> Result<Self, ConfigError> {
         let database_url = env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL);
-        let mut pg = tokio_postgres::Config::from_str(database_url).map_err(|e| {
-            ConfigError::Invalid {
+        let mut pg =
+            tokio_postgres::Config::from_str(database_url).map_err(|e| ConfigError::Invalid {
                 var: "DATABASE_URL",
                 reason: format!("not a PostgreSQL connection string ({e})"),
-            }
-        })?;
+            })?;
         let connect_timeout = seconds(env, "DATABASE_CONNECT_TIMEOUT_SECS", 5)?;
         pg.connect_timeout(connect_timeout);
         pg.application_name("etl");
@@ -337,7 +339,10 @@ mod tests {
 
         let env = EnvSource::from_pairs([("ELASTICSEARCH_URL", "ftp://x")]);
         let err = Config::from_source(&env).unwrap_err().to_string();
-        assert!(err.contains("ELASTICSEARCH_URL") && err.contains("ftp"), "{err}");
+        assert!(
+            err.contains("ELASTICSEARCH_URL") && err.contains("ftp"),
+            "{err}"
+        );
 
         let env = EnvSource::from_pairs([("ETL_BUCKET", "Not_A_Bucket")]);
         assert!(Config::from_source(&env)
@@ -367,10 +372,12 @@ mod tests {
 
     #[test]
     fn endpoint_turns_on_path_style_and_file_credentials() {
-        let mut env = EnvSource::default();
-        env.file = parse_env_file(
-            "# comment\nAWS_ENDPOINT_URL=http://127.0.0.1:5000\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n",
-        );
+        let env = EnvSource {
+            file: parse_env_file(
+                "# comment\nAWS_ENDPOINT_URL=http://127.0.0.1:5000\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n",
+            ),
+            ..Default::default()
+        };
         let config = Config::from_source(&env).unwrap();
         assert!(config.aws.force_path_style);
         assert_eq!(

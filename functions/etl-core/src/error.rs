@@ -117,7 +117,10 @@ impl StageError {
                     || code.starts_with("57P") // admin/crash shutdown, cannot connect now
                     || code == "40001" // serialization failure
                     || code == "40P01"; // deadlock detected
-                (retryable, format!("{} {code}: {}", db.severity(), db.message()))
+                (
+                    retryable,
+                    format!("{} {code}: {}", db.severity(), db.message()),
+                )
             }
             // No server error: the connection failed, closed or timed out.
             None => (true, error_chain(&err)),
@@ -136,12 +139,20 @@ impl StageError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let retryable = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(ctx) => {
                 let status = ctx.raw().status().as_u16();
                 let throttled = matches!(
                     ctx.err().code(),
-                    Some("Throttling" | "ThrottlingException" | "SlowDown" | "TooManyRequestsException" | "RequestLimitExceeded")
+                    Some(
+                        "Throttling"
+                            | "ThrottlingException"
+                            | "SlowDown"
+                            | "TooManyRequestsException"
+                            | "RequestLimitExceeded"
+                    )
                 );
                 throttled || status == 429 || status >= 500
             }
@@ -199,7 +210,10 @@ mod tests {
 
     #[test]
     fn kinds_map_to_step_functions_error_names() {
-        assert_eq!(StageError::invalid_input("x").kind().as_str(), "InvalidInput");
+        assert_eq!(
+            StageError::invalid_input("x").kind().as_str(),
+            "InvalidInput"
+        );
         assert_eq!(
             StageError::unavailable(Service::S3, "down").kind().as_str(),
             "Retryable"
@@ -212,7 +226,10 @@ mod tests {
             StageError::elasticsearch_status(400, "mapper_parsing_exception").kind(),
             ErrorKind::Fatal
         );
-        assert_eq!(StageError::elasticsearch_status(429, "").kind(), ErrorKind::Retryable);
+        assert_eq!(
+            StageError::elasticsearch_status(429, "").kind(),
+            ErrorKind::Retryable
+        );
     }
 
     #[tokio::test]

@@ -85,8 +85,18 @@ mod tests {
         assert_eq!(d.to_string(), "2026-11-25");
         assert_eq!(d.partition(), "dt=2026-11-25");
         assert_eq!(d.next().unwrap().to_string(), "2026-11-26");
-        for bad in ["2026-13-01", "2026-02-30", "26-11-25", "2026-1-5 ", "yesterday", ""] {
-            assert!(bad.parse::<LogicalDate>().is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "26-11-25",
+            "2026-1-5 ",
+            "yesterday",
+            "",
+        ] {
+            assert!(
+                bad.parse::<LogicalDate>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         assert!(matches!(
             "0999-01-01".parse::<LogicalDate>(),

@@ -31,7 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 /// Arbitrary but fixed: the advisory lock key all migrators agree on.
-const MIGRATION_LOCK_KEY: i64 = 0x6574_6c5f_6d69_67; // "etl_mig"
+const MIGRATION_LOCK_KEY: i64 = 0x0065_746c_5f6d_6967; // "etl_mig"
 
 const BOOKKEEPING: &str = "
     CREATE SCHEMA IF NOT EXISTS etl;
@@ -62,7 +62,10 @@ pub async fn migrate(client: &mut PgClient) -> Result<MigrationReport, StageErro
         .map_err(StageError::postgres)?;
 
     let rows = tx
-        .query("SELECT version, name, checksum FROM etl.schema_migrations", &[])
+        .query(
+            "SELECT version, name, checksum FROM etl.schema_migrations",
+            &[],
+        )
         .await
         .map_err(StageError::postgres)?;
     let mut applied_before = Vec::with_capacity(rows.len());
@@ -100,7 +103,11 @@ pub async fn migrate(client: &mut PgClient) -> Result<MigrationReport, StageErro
         })?;
         tx.execute(
             "INSERT INTO etl.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-            &[&migration.version, &migration.name, &checksum_of(migration.sql)],
+            &[
+                &migration.version,
+                &migration.name,
+                &checksum_of(migration.sql),
+            ],
         )
         .await
         .map_err(StageError::postgres)?;

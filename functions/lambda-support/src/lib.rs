@@ -50,7 +50,10 @@ pub fn init_tracing() {
 }
 
 /// Runs a stage as a Lambda function until the runtime stops it.
-pub async fn run<E, O, F, Fut>(stage_name: &'static str, stage: F) -> Result<(), lambda_runtime::Error>
+pub async fn run<E, O, F, Fut>(
+    stage_name: &'static str,
+    stage: F,
+) -> Result<(), lambda_runtime::Error>
 where
     E: DeserializeOwned + Send + 'static,
     O: Serialize + Send + 'static,
