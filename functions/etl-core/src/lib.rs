@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod hr;
 pub mod logical_date;
 pub mod migrations;
 pub mod probe;

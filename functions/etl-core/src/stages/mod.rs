@@ -1,3 +1,4 @@
 //! One module per pipeline stage; each is the body of one Lambda function.
 
+pub mod hr_hire;
 pub mod hr_schema;

@@ -1,0 +1,109 @@
+//! Stage `hr-hire`: hires `count` fake employees for a logical date — generate, clean,
+//! validate, load — deterministically, so a retry or a re-run adds nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clients::Context;
+use crate::error::StageError;
+use crate::hr::clean::{clean_and_validate, Employee};
+use crate::hr::generate::HireBatch;
+use crate::hr::load::{save_rejects, StagingCopy};
+use crate::hr::locale::Locale;
+use crate::logical_date::LogicalDate;
+
+/// More than this in one invocation is a mistake, not a workload (a 1M-row day takes
+/// seconds; a 15-minute Lambda would not finish 100M).
+pub const MAX_COUNT: u64 = 5_000_000;
+/// Rows generated and sent per COPY chunk: bounds memory whatever the count.
+const CHUNK: u32 = 10_000;
+
+fn default_count() -> u64 {
+    100
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HireEvent {
+    pub logical_date: LogicalDate,
+    #[serde(default = "default_count")]
+    pub count: u64,
+    #[serde(default)]
+    pub locale: Option<Locale>,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HireOutput {
+    pub logical_date: LogicalDate,
+    pub seed: u64,
+    pub locale: String,
+    pub generated: u64,
+    /// Rows new to the table in this run (0 when the date was already loaded).
+    pub loaded: u64,
+    /// Rows that passed validation but were already there.
+    pub already_present: u64,
+    pub rejected: u64,
+}
+
+pub async fn run(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError> {
+    if !(1..=MAX_COUNT).contains(&event.count) {
+        return Err(StageError::invalid_input(format!(
+            "count must be between 1 and {MAX_COUNT}, got {}",
+            event.count
+        )));
+    }
+    let seed = i64::try_from(event.seed)
+        .map_err(|_| StageError::invalid_input(format!("seed must be at most {}, got {}", i64::MAX, event.seed)))?;
+    let date = event.logical_date;
+    let next = date
+        .next()
+        .ok_or_else(|| StageError::invalid_input(format!("{date} has no following day in range")))?;
+    let locale = event.locale.unwrap_or(Locale::EsEs);
+    let batch = HireBatch {
+        hire_date: date.date(),
+        seed: event.seed,
+        locale,
+    };
+    let interval = (date.date(), next.date());
+    let count = event.count as u32; // checked above: at most MAX_COUNT
+
+    let mut client = ctx.postgres().await?;
+    let tx = client.transaction().await.map_err(StageError::postgres)?;
+    let mut copy = StagingCopy::begin(&tx).await?;
+    let mut rejects = Vec::new();
+    let mut chunk: Vec<Employee> = Vec::with_capacity(CHUNK as usize);
+    let mut start = 0u32;
+    while start < count {
+        let end = start.saturating_add(CHUNK).min(count);
+        chunk.clear();
+        for index in start..end {
+            match clean_and_validate(batch.employee(index), interval) {
+                Ok(employee) => chunk.push(employee),
+                Err(reject) => rejects.push(reject),
+            }
+        }
+        copy.write(&chunk).await?;
+        start = end;
+    }
+    let (staged, inserted) = copy.merge(date, seed).await?;
+    save_rejects(&tx, date, seed, &rejects).await?;
+    tx.commit().await.map_err(StageError::postgres)?;
+
+    let output = HireOutput {
+        logical_date: date,
+        seed: event.seed,
+        locale: locale.to_string(),
+        generated: u64::from(count),
+        loaded: inserted,
+        already_present: staged - inserted,
+        rejected: rejects.len() as u64,
+    };
+    tracing::info!(
+        generated = output.generated,
+        loaded = output.loaded,
+        already_present = output.already_present,
+        rejected = output.rejected,
+        "employees hired"
+    );
+    Ok(output)
+}

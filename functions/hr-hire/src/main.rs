@@ -1,0 +1,8 @@
+//! Lambda `hr-hire`: generates, cleans, validates and loads fake employees for a logical date.
+
+use etl_core::stages::hr_hire;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_support::run("hr-hire", |ctx, event| async move { hr_hire::run(&ctx, event).await }).await
+}
