@@ -118,22 +118,92 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Configuration and clients for one test, on its own database.
+/// Configuration and clients for one test, on its own database, and (with
+/// [`TestEnv::with_lake`]) its own bucket and index prefix.
 pub struct TestEnv {
     pub env: EnvSource,
     pub ctx: Arc<Context>,
     pub db: TestDatabase,
+    _scratch: Option<Scratch>,
 }
 
 impl TestEnv {
     pub async fn new(services: &[Service]) -> Self {
+        Self::build(services, false).await
+    }
+
+    /// Also a fresh S3 bucket and Elasticsearch index prefix, removed when the test ends.
+    pub async fn with_lake(services: &[Service]) -> Self {
+        Self::build(services, true).await
+    }
+
+    async fn build(services: &[Service], lake: bool) -> Self {
         let env = env_source();
         let db = TestDatabase::create(&env).await;
-        let env = env.with("DATABASE_URL", &db.url);
+        let mut env = env.with("DATABASE_URL", &db.url);
+        let suffix = unique_suffix().replace('_', "-");
+        if lake {
+            env = env
+                .with("ETL_BUCKET", &format!("etl-test-{suffix}"))
+                .with("ETL_INDEX_PREFIX", &format!("test-{suffix}-"));
+        }
         let config = Config::from_source(&env).unwrap_or_else(|e| panic!("configuration: {e}"));
-        let ctx = Arc::new(Context::new(config).await.unwrap_or_else(|e| panic!("{e}")));
+        let ctx = Arc::new(Context::new(config.clone()).await.unwrap_or_else(|e| panic!("{e}")));
+        let scratch = if lake {
+            require(&ctx, &[Service::Elasticsearch]).await;
+            ctx.s3()
+                .create_bucket()
+                .bucket(&config.bucket)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("S3 is not available to create a test bucket: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+            Some(Scratch { config })
+        } else {
+            None
+        };
         require(&ctx, services).await;
-        Self { env, ctx, db }
+        Self { env, ctx, db, _scratch: scratch }
+    }
+}
+
+/// A test's bucket and indices, deleted on drop.
+struct Scratch {
+    config: Config,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(ctx) = Context::new(config.clone()).await else { return };
+                let s3 = ctx.s3();
+                if let Ok(listed) = s3.list_objects_v2().bucket(&config.bucket).send().await {
+                    for object in listed.contents() {
+                        if let Some(key) = object.key() {
+                            let _ = s3.delete_object().bucket(&config.bucket).key(key).send().await;
+                        }
+                    }
+                }
+                let _ = s3.delete_bucket().bucket(&config.bucket).send().await;
+                if let Ok(es) = ctx.elasticsearch() {
+                    let _ = es
+                        .send(
+                            elasticsearch::http::Method::Delete,
+                            &format!("/{}*", config.index_prefix),
+                            elasticsearch::http::headers::HeaderMap::new(),
+                            Option::<&()>::None,
+                            Option::<&str>::None,
+                            None,
+                        )
+                        .await;
+                }
+            });
+        })
+        .join();
     }
 }
 

@@ -8,7 +8,7 @@ use asl::lambda::LambdaFunctions;
 use asl::{Failure, TaskRequest};
 use aws_sdk_lambda::primitives::Blob;
 use etl_core::stage::{invoke_json, logical_date_of};
-use etl_core::stages::{hr_hire, hr_schema};
+use etl_core::stages::{hr_export, hr_hire, hr_schema, hr_sync};
 use etl_core::{Context, StageError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 /// Every function binary this workspace builds, by the name the template gives it.
-pub const FUNCTIONS: &[&str] = &["hr-schema", "hr-hire"];
+pub const FUNCTIONS: &[&str] = &["hr-schema", "hr-hire", "hr-export", "hr-sync"];
 
 /// Runs a stage in this process, exactly as its Lambda binary would.
 pub async fn call_in_process(
@@ -27,6 +27,8 @@ pub async fn call_in_process(
     match function {
         "hr-schema" => invoke_json(payload, |e| hr_schema::run(ctx, e)).await,
         "hr-hire" => invoke_json(payload, |e| hr_hire::run(ctx, e)).await,
+        "hr-export" => invoke_json(payload, |e| hr_export::run(ctx, e)).await,
+        "hr-sync" => invoke_json(payload, |e| hr_sync::run(ctx, e)).await,
         other => Err(StageError::invalid_input(format!(
             "no function named {other:?}; known: {}",
             FUNCTIONS.join(", ")

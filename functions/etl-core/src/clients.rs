@@ -114,6 +114,11 @@ impl Context {
         aws_sdk_lambda::Client::from_conf(conf.build())
     }
 
+    /// The full name of an index in this environment.
+    pub fn index_name(&self, base: &str) -> String {
+        format!("{}{base}", self.config.index_prefix)
+    }
+
     pub fn elasticsearch(&self) -> Result<&Elasticsearch, StageError> {
         if let Some(client) = self.elasticsearch.get() {
             return Ok(client);

@@ -157,6 +157,9 @@ pub struct Config {
     pub aws: AwsConfig,
     pub bucket: String,
     pub elasticsearch: ElasticsearchConfig,
+    /// Prepended to every index name (`ETL_INDEX_PREFIX`): lets several environments, or
+    /// tests, share one cluster.
+    pub index_prefix: String,
 }
 
 const DEFAULT_DATABASE_URL: &str = "postgres://etl@127.0.0.1:5432/etl";
@@ -245,6 +248,17 @@ impl Config {
             timeout: seconds(env, "ELASTICSEARCH_TIMEOUT_SECS", 30)?,
         };
 
+        let index_prefix = env.get("ETL_INDEX_PREFIX").unwrap_or("").to_string();
+        if !index_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::Invalid {
+                var: "ETL_INDEX_PREFIX",
+                reason: "use lowercase letters, digits, '_' or '-'".into(),
+            });
+        }
+
         Ok(Self {
             postgres: PostgresConfig {
                 config: pg,
@@ -253,6 +267,7 @@ impl Config {
             aws,
             bucket,
             elasticsearch,
+            index_prefix,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod hr;
 pub mod logical_date;
 pub mod migrations;
 pub mod probe;
+pub mod search;
 pub mod stage;
 pub mod stages;
 
