@@ -16,12 +16,15 @@ use serde_json::{json, Value};
 
 async fn lake() -> TestEnv {
     let env = TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap();
+    hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap();
     env
 }
 
 async fn hire(ctx: &Context, date: &str, count: u64) -> u64 {
-    let event: HireEvent = serde_json::from_value(json!({"logical_date": date, "count": count})).unwrap();
+    let event: HireEvent =
+        serde_json::from_value(json!({"logical_date": date, "count": count})).unwrap();
     hr_hire::run(ctx, event).await.unwrap().loaded
 }
 
@@ -29,7 +32,14 @@ async fn es_get(ctx: &Context, path: &str) -> Value {
     let response = ctx
         .elasticsearch()
         .unwrap()
-        .send(Method::Get, path, HeaderMap::new(), Option::<&()>::None, Option::<&str>::None, None)
+        .send(
+            Method::Get,
+            path,
+            HeaderMap::new(),
+            Option::<&()>::None,
+            Option::<&str>::None,
+            None,
+        )
         .await
         .unwrap();
     response.json().await.unwrap()
@@ -37,7 +47,9 @@ async fn es_get(ctx: &Context, path: &str) -> Value {
 
 async fn doc_count(ctx: &Context) -> u64 {
     let index = ctx.index_name(EMPLOYEES.name);
-    es_get(ctx, &format!("/{index}/_count")).await["count"].as_u64().unwrap()
+    es_get(ctx, &format!("/{index}/_count")).await["count"]
+        .as_u64()
+        .unwrap()
 }
 
 fn sync_event(date: &str, full: bool) -> SyncEvent {
@@ -50,18 +62,33 @@ async fn sync_indexes_one_interval_and_reruns_keep_the_count() {
     let day_one = hire(&env.ctx, "2026-11-20", 3000).await;
     let day_two = hire(&env.ctx, "2026-11-21", 1000).await;
 
-    let first = hr_sync::run(&env.ctx, sync_event("2026-11-20", false)).await.unwrap();
-    assert_eq!((first.selected, first.indexed, first.failed), (day_one, day_one, 0));
+    let first = hr_sync::run(&env.ctx, sync_event("2026-11-20", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.selected, first.indexed, first.failed),
+        (day_one, day_one, 0)
+    );
     assert_eq!(doc_count(&env.ctx).await, day_one);
     for _ in 0..3 {
-        let again = hr_sync::run(&env.ctx, sync_event("2026-11-20", false)).await.unwrap();
+        let again = hr_sync::run(&env.ctx, sync_event("2026-11-20", false))
+            .await
+            .unwrap();
         assert_eq!(again.indexed, day_one);
     }
-    assert_eq!(doc_count(&env.ctx).await, day_one, "re-runs must overwrite, not duplicate");
+    assert_eq!(
+        doc_count(&env.ctx).await,
+        day_one,
+        "re-runs must overwrite, not duplicate"
+    );
 
-    hr_sync::run(&env.ctx, sync_event("2026-11-21", false)).await.unwrap();
+    hr_sync::run(&env.ctx, sync_event("2026-11-21", false))
+        .await
+        .unwrap();
     assert_eq!(doc_count(&env.ctx).await, day_one + day_two);
-    let full = hr_sync::run(&env.ctx, sync_event("2026-11-21", true)).await.unwrap();
+    let full = hr_sync::run(&env.ctx, sync_event("2026-11-21", true))
+        .await
+        .unwrap();
     assert_eq!(full.selected, day_one + day_two);
     assert_eq!(doc_count(&env.ctx).await, day_one + day_two);
 
@@ -94,10 +121,17 @@ async fn item_failures_are_reported_with_reasons_not_dropped() {
     };
     let mut sink = BulkSink::new(es, &index, config);
     for i in 0..5 {
-        sink.push(i.to_string(), &json!({"employee_id": i, "full_name": "Ana"})).await.unwrap();
+        sink.push(
+            i.to_string(),
+            &json!({"employee_id": i, "full_name": "Ana"}),
+        )
+        .await
+        .unwrap();
     }
     // `salary` must be a number: the server refuses this document.
-    sink.push("bad".into(), &json!({"employee_id": 99, "salary": "lots"})).await.unwrap();
+    sink.push("bad".into(), &json!({"employee_id": 99, "salary": "lots"}))
+        .await
+        .unwrap();
     let report = sink.finish().await.unwrap();
     assert_eq!(report.indexed, 5);
     assert_eq!(report.failed, 1, "{report:?}");
@@ -141,7 +175,10 @@ async fn export_writes_quoted_utf8_csv_with_identical_bytes_on_rerun() {
         .unwrap();
     hire(&env.ctx, "2026-11-22", 300).await; // after the export date: not exported
 
-    let event = || ExportEvent { logical_date: "2026-11-21".parse().unwrap() };
+    let event = || ExportEvent {
+        logical_date: "2026-11-21".parse().unwrap(),
+        execution: None,
+    };
     let first = hr_export::run(&env.ctx, event()).await.unwrap();
     assert_eq!(first.key, "exports/employees/dt=2026-11-21/employees.csv");
     let body = download(&env.ctx, &first.key).await;
@@ -163,7 +200,10 @@ async fn export_writes_quoted_utf8_csv_with_identical_bytes_on_rerun() {
         .postgres()
         .await
         .unwrap()
-        .query_one("SELECT count(*) FROM hr.employees WHERE hire_date <= '2026-11-21'", &[])
+        .query_one(
+            "SELECT count(*) FROM hr.employees WHERE hire_date <= '2026-11-21'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -172,7 +212,11 @@ async fn export_writes_quoted_utf8_csv_with_identical_bytes_on_rerun() {
     for _ in 0..2 {
         let again = hr_export::run(&env.ctx, event()).await.unwrap();
         assert_eq!(again, first);
-        assert_eq!(download(&env.ctx, &again.key).await, body, "a re-run changed the CSV bytes");
+        assert_eq!(
+            download(&env.ctx, &again.key).await,
+            body,
+            "a re-run changed the CSV bytes"
+        );
     }
 }
 
@@ -182,7 +226,13 @@ async fn large_exports_stream_through_a_multipart_upload() {
     hire(&env.ctx, "2026-11-20", 150_000).await;
     let out = tokio::time::timeout(
         Duration::from_secs(120),
-        hr_export::run(&env.ctx, ExportEvent { logical_date: "2026-11-20".parse().unwrap() }),
+        hr_export::run(
+            &env.ctx,
+            ExportEvent {
+                logical_date: "2026-11-20".parse().unwrap(),
+                execution: None,
+            },
+        ),
     )
     .await
     .expect("export hung")
@@ -191,5 +241,8 @@ async fn large_exports_stream_through_a_multipart_upload() {
     assert!(out.bytes > hr_export::PART_SIZE as u64);
     let body = download(&env.ctx, &out.key).await;
     assert_eq!(body.len() as u64, out.bytes);
-    assert_eq!(body.iter().filter(|&&b| b == b'\n').count() as u64, out.rows + 1);
+    assert_eq!(
+        body.iter().filter(|&&b| b == b'\n').count() as u64,
+        out.rows + 1
+    );
 }

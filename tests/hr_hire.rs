@@ -12,7 +12,9 @@ use serde_json::json;
 
 async fn migrated() -> TestEnv {
     let env = TestEnv::new(&[Service::Postgres]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default()).await.unwrap();
+    hr_schema::run(&env.ctx, SchemaEvent::default())
+        .await
+        .unwrap();
     env
 }
 
@@ -21,49 +23,96 @@ fn event(date: &str, count: u64, seed: u64) -> HireEvent {
 }
 
 async fn count(env: &TestEnv, sql: &str) -> i64 {
-    env.ctx.postgres().await.unwrap().query_one(sql, &[]).await.unwrap().get(0)
+    env.ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(sql, &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test]
 async fn hiring_is_deterministic_and_rerunning_adds_nothing() {
     let env = migrated().await;
-    let first = hr_hire::run(&env.ctx, event("2026-11-25", 5000, 7)).await.unwrap();
+    let first = hr_hire::run(&env.ctx, event("2026-11-25", 5000, 7))
+        .await
+        .unwrap();
     assert_eq!(first.generated, 5000);
-    assert!(first.rejected > 0, "the generator injects a few invalid rows: {first:?}");
+    assert!(
+        first.rejected > 0,
+        "the generator injects a few invalid rows: {first:?}"
+    );
     assert_eq!(first.loaded + first.rejected, 5000);
     let table = count(&env, "SELECT count(*) FROM hr.employees").await;
     let fingerprint = "SELECT md5(string_agg(full_name || job_title || email || salary::text, ',' ORDER BY batch_index)) FROM hr.employees";
-    let before: String = env.ctx.postgres().await.unwrap().query_one(fingerprint, &[]).await.unwrap().get(0);
+    let before: String = env
+        .ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(fingerprint, &[])
+        .await
+        .unwrap()
+        .get(0);
 
     for _ in 0..3 {
-        let again = hr_hire::run(&env.ctx, event("2026-11-25", 5000, 7)).await.unwrap();
+        let again = hr_hire::run(&env.ctx, event("2026-11-25", 5000, 7))
+            .await
+            .unwrap();
         assert_eq!(again.loaded, 0);
         assert_eq!(again.already_present, first.loaded);
         assert_eq!(again.rejected, first.rejected);
     }
-    assert_eq!(count(&env, "SELECT count(*) FROM hr.employees").await, table);
-    let after: String = env.ctx.postgres().await.unwrap().query_one(fingerprint, &[]).await.unwrap().get(0);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM hr.employees").await,
+        table
+    );
+    let after: String = env
+        .ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(fingerprint, &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(before, after, "a re-run changed the rows");
 
     // Rejected rows are recorded with their reasons, never dropped.
-    assert_eq!(count(&env, "SELECT count(*) FROM hr.employee_rejects").await, first.rejected as i64);
     assert_eq!(
-        count(&env, "SELECT count(*) FROM hr.employee_rejects WHERE reason = '' OR record IS NULL").await,
+        count(&env, "SELECT count(*) FROM hr.employee_rejects").await,
+        first.rejected as i64
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM hr.employee_rejects WHERE reason = '' OR record IS NULL"
+        )
+        .await,
         0
     );
 
     // Another seed on the same day is another batch of people.
-    let other = hr_hire::run(&env.ctx, event("2026-11-25", 100, 8)).await.unwrap();
+    let other = hr_hire::run(&env.ctx, event("2026-11-25", 100, 8))
+        .await
+        .unwrap();
     assert_eq!(other.loaded + other.rejected, 100);
 }
 
 #[tokio::test]
 async fn names_keep_their_accents_and_text_is_clean() {
     let env = migrated().await;
-    hr_hire::run(&env.ctx, event("2026-11-24", 2000, 1)).await.unwrap();
+    hr_hire::run(&env.ctx, event("2026-11-24", 2000, 1))
+        .await
+        .unwrap();
     let client = env.ctx.postgres().await.unwrap();
     let accented: i64 = client
-        .query_one("SELECT count(*) FROM hr.employees WHERE full_name ~ '[áéíóúñÁÉÍÓÚÑüç]'", &[])
+        .query_one(
+            "SELECT count(*) FROM hr.employees WHERE full_name ~ '[áéíóúñÁÉÍÓÚÑüç]'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -80,11 +129,17 @@ async fn names_keep_their_accents_and_text_is_clean() {
         .get(0);
     assert_eq!(messy, 0);
     let wrong_dates: i64 = client
-        .query_one("SELECT count(*) FROM hr.employees WHERE hire_date <> DATE '2026-11-24'", &[])
+        .query_one(
+            "SELECT count(*) FROM hr.employees WHERE hire_date <> DATE '2026-11-24'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(wrong_dates, 0, "hire dates must fall in the logical date's interval");
+    assert_eq!(
+        wrong_dates, 0,
+        "hire dates must fall in the logical date's interval"
+    );
 }
 
 #[tokio::test]
@@ -102,18 +157,24 @@ async fn malformed_events_are_invalid_input_and_change_nothing() {
         json!({"logical_date": "2026-11-25", "seed": u64::MAX}),
         json!(["not", "an", "object"]),
     ] {
-        let err = call_in_process(&env.ctx, "hr-hire", bad.clone()).await.unwrap_err();
+        let err = call_in_process(&env.ctx, "hr-hire", bad.clone())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad} gave {err}");
     }
     assert_eq!(count(&env, "SELECT count(*) FROM hr.employees").await, 0);
-    assert_eq!(count(&env, "SELECT count(*) FROM hr.employee_rejects").await, 0);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM hr.employee_rejects").await,
+        0
+    );
 }
 
 #[tokio::test]
 async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
     let env = migrated().await;
     let ctx = env.ctx.clone();
-    let load = tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-23", 400_000, 3)).await });
+    let load =
+        tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-23", 400_000, 3)).await });
 
     // Wait until the COPY is running, then kill that backend from another connection.
     let admin = env.ctx.postgres().await.unwrap();
@@ -138,9 +199,18 @@ async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
     let err = load.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
     drop(admin);
-    assert_eq!(count(&env, "SELECT count(*) FROM hr.employees").await, 0, "partial data left behind");
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM hr.employees").await,
+        0,
+        "partial data left behind"
+    );
 
-    let retry = hr_hire::run(&env.ctx, event("2026-11-23", 400_000, 3)).await.unwrap();
+    let retry = hr_hire::run(&env.ctx, event("2026-11-23", 400_000, 3))
+        .await
+        .unwrap();
     assert_eq!(retry.loaded + retry.rejected, 400_000);
-    assert_eq!(count(&env, "SELECT count(*) FROM hr.employees").await, retry.loaded as i64);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM hr.employees").await,
+        retry.loaded as i64
+    );
 }

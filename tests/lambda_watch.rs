@@ -73,6 +73,7 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
         host: FunctionHost::InvokeApi(watch.endpoint.clone()),
         time_scale: 0.0,
         execution_name: Some("hr-setup-watch-test".into()),
+        overrides: Default::default(),
     };
     let report = run_machine(&env.ctx, &template, "hr-setup", &settings)
         .await

@@ -21,6 +21,7 @@ fn settings(date: &str, extra: Option<Value>) -> RunSettings {
         host: FunctionHost::InProcess,
         time_scale: 0.0,
         execution_name: None,
+        overrides: Default::default(),
     }
 }
 
@@ -55,7 +56,7 @@ fn every_definition_file_is_deployed_and_loads_with_its_substitutions() {
             !definition.contains("${"),
             "{file} keeps an unresolved substitution"
         );
-        load_machine(spec).unwrap_or_else(|e| panic!("{file}: {e}"));
+        load_machine(spec, &Default::default()).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }
 

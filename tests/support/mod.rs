@@ -148,7 +148,11 @@ impl TestEnv {
                 .with("ETL_INDEX_PREFIX", &format!("test-{suffix}-"));
         }
         let config = Config::from_source(&env).unwrap_or_else(|e| panic!("configuration: {e}"));
-        let ctx = Arc::new(Context::new(config.clone()).await.unwrap_or_else(|e| panic!("{e}")));
+        let ctx = Arc::new(
+            Context::new(config.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
         let scratch = if lake {
             require(&ctx, &[Service::Elasticsearch]).await;
             ctx.s3()
@@ -156,13 +160,23 @@ impl TestEnv {
                 .bucket(&config.bucket)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("S3 is not available to create a test bucket: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "S3 is not available to create a test bucket: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    )
+                });
             Some(Scratch { config })
         } else {
             None
         };
         require(&ctx, services).await;
-        Self { env, ctx, db, _scratch: scratch }
+        Self {
+            env,
+            ctx,
+            db,
+            _scratch: scratch,
+        }
     }
 }
 
@@ -175,16 +189,26 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let config = self.config.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
-                let Ok(ctx) = Context::new(config.clone()).await else { return };
+                let Ok(ctx) = Context::new(config.clone()).await else {
+                    return;
+                };
                 let s3 = ctx.s3();
                 if let Ok(listed) = s3.list_objects_v2().bucket(&config.bucket).send().await {
                     for object in listed.contents() {
                         if let Some(key) = object.key() {
-                            let _ = s3.delete_object().bucket(&config.bucket).key(key).send().await;
+                            let _ = s3
+                                .delete_object()
+                                .bucket(&config.bucket)
+                                .key(key)
+                                .send()
+                                .await;
                         }
                     }
                 }

@@ -8,7 +8,7 @@ use asl::lambda::LambdaFunctions;
 use asl::{Failure, TaskRequest};
 use aws_sdk_lambda::primitives::Blob;
 use etl_core::stage::{invoke_json, logical_date_of};
-use etl_core::stages::{hr_export, hr_hire, hr_schema, hr_sync};
+use etl_core::stages::{hr_export, hr_hire, hr_schema, hr_sync, plan, record_run};
 use etl_core::{Context, StageError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -16,7 +16,14 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 /// Every function binary this workspace builds, by the name the template gives it.
-pub const FUNCTIONS: &[&str] = &["hr-schema", "hr-hire", "hr-export", "hr-sync"];
+pub const FUNCTIONS: &[&str] = &[
+    "hr-schema",
+    "hr-hire",
+    "hr-export",
+    "hr-sync",
+    "plan-dates",
+    "record-run",
+];
 
 /// Runs a stage in this process, exactly as its Lambda binary would.
 pub async fn call_in_process(
@@ -29,6 +36,8 @@ pub async fn call_in_process(
         "hr-hire" => invoke_json(payload, |e| hr_hire::run(ctx, e)).await,
         "hr-export" => invoke_json(payload, |e| hr_export::run(ctx, e)).await,
         "hr-sync" => invoke_json(payload, |e| hr_sync::run(ctx, e)).await,
+        "plan-dates" => invoke_json(payload, |e| plan::run(ctx, e)).await,
+        "record-run" => invoke_json(payload, |e| record_run::run(ctx, e)).await,
         other => Err(StageError::invalid_input(format!(
             "no function named {other:?}; known: {}",
             FUNCTIONS.join(", ")

@@ -1,5 +1,6 @@
 //! `etl`: run the pipelines' state machines locally, invoke single functions, check services.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use clap::{Parser, Subcommand};
 use etl_cli::functions::{call_in_process, OverInvokeApi, FUNCTIONS};
 use etl_cli::runner::{run_machine, FunctionHost, RunReport, RunSettings};
 use etl_cli::template::Template;
+use etl_core::ledger::{self, Reprocess};
+use etl_core::stages::plan::{self, RunRequest};
 use etl_core::{probe, Config, Context, LogicalDate, Service};
 use serde_json::Value;
 
@@ -48,6 +51,43 @@ enum Command {
         /// Execution name (default: <machine>-<date>-local-<timestamp>).
         #[arg(long)]
         execution_name: Option<String>,
+        /// Override a definition substitution, e.g. --set RetryIntervalSeconds=5 (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Run a pipeline for every date of a range that the ledger says needs it.
+    Backfill {
+        /// The pipeline's state machine, e.g. hr.
+        machine: String,
+        #[arg(long)]
+        from: LogicalDate,
+        #[arg(long)]
+        to: LogicalDate,
+        /// Dates run at once (Airflow's max_active_runs); default: the template's.
+        #[arg(long)]
+        max_concurrency: Option<u32>,
+        /// none: never-attempted dates; failed: also failed ones; all: every date.
+        #[arg(long, default_value = "none")]
+        reprocess: Reprocess,
+        /// Stage parameters for every date, a JSON object (e.g. '{"count": 1000}').
+        #[arg(long)]
+        params: Option<String>,
+        /// Print the dates that would run, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "ETL_LAMBDA_ENDPOINT")]
+        lambda_endpoint: Option<String>,
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
+    /// List run-ledger rows, newest first.
+    Runs {
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long)]
+        since: Option<LogicalDate>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
     /// Invoke one function with an event file (e.g. events/hr-schema.json).
     Invoke {
@@ -120,10 +160,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             lambda_endpoint,
             time_scale,
             execution_name,
+            overrides,
         } => {
-            if !(0.0..=10.0).contains(&time_scale) {
-                bail!("--time-scale must be between 0 and 10");
-            }
+            check_time_scale(time_scale)?;
             let template = load_template(cli.template)?;
             let extra_input = input
                 .map(|text| serde_json::from_str::<Value>(&text))
@@ -135,6 +174,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
                 time_scale,
                 execution_name,
+                overrides: parse_overrides(&overrides)?,
             };
             let names: Vec<String> = if machine == "all" {
                 template
@@ -163,6 +203,113 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 },
             )
+        }
+        Command::Backfill {
+            machine,
+            from,
+            to,
+            max_concurrency,
+            reprocess,
+            params,
+            dry_run,
+            lambda_endpoint,
+            time_scale,
+        } => {
+            check_time_scale(time_scale)?;
+            if from > to {
+                bail!("--from {from} is after --to {to}");
+            }
+            let params: Option<serde_json::Map<String, Value>> = params
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .context("--params must be a JSON object")?;
+            let ctx = context().await?;
+            let request = RunRequest {
+                logical_date: to,
+                start_date: Some(from),
+                reprocess: Some(reprocess),
+                lookback_days: 31,
+                params: params.clone(),
+            };
+            let dates = plan_dates(&ctx, &machine, &request).await?;
+            eprintln!(
+                "{} date(s) to run for {machine} in [{from}, {to}] (reprocess {reprocess:?})",
+                dates.len()
+            );
+            for date in &dates {
+                println!("{date}");
+            }
+            if dry_run || dates.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let template = load_template(cli.template)?;
+            let mut input =
+                serde_json::json!({"start_date": from.to_string(), "reprocess": reprocess});
+            if let Some(params) = params {
+                input["params"] = Value::Object(params);
+            }
+            let mut overrides = HashMap::new();
+            if let Some(n) = max_concurrency {
+                overrides.insert("MaxConcurrency".to_string(), n.to_string());
+            }
+            let settings = RunSettings {
+                date: to,
+                extra_input: Some(input),
+                host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
+                time_scale,
+                execution_name: Some(format!(
+                    "{machine}-backfill-{from}-{to}-{}",
+                    chrono::Utc::now().format("%H%M%S")
+                )),
+                overrides,
+            };
+            let report = run_machine(&ctx, &template, &machine, &settings).await?;
+            let ok = report.output.is_ok();
+            print_reports(&[report]);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Runs {
+            pipeline,
+            since,
+            limit,
+        } => {
+            let ctx = context().await?;
+            let rows = ledger::list(&ctx, pipeline.as_deref(), since, limit).await?;
+            println!(
+                "{:>6}  {:<12} {:<9} {:<10} {:>3}  {:<9} {:>9} {:>9} {:>8} {:>8}  error",
+                "run",
+                "pipeline",
+                "stage",
+                "date",
+                "try",
+                "status",
+                "rows_in",
+                "rows_out",
+                "rejected",
+                "ms"
+            );
+            let num = |n: Option<i64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+            for r in rows {
+                println!(
+                    "{:>6}  {:<12} {:<9} {:<10} {:>3}  {:<9} {:>9} {:>9} {:>8} {:>8}  {}",
+                    r.run_id,
+                    r.pipeline,
+                    r.stage,
+                    r.logical_date,
+                    r.attempt,
+                    r.status,
+                    num(r.rows_in),
+                    num(r.rows_out),
+                    num(r.rows_rejected),
+                    num(r.duration_ms),
+                    r.error_name.unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Invoke {
             function,
@@ -231,6 +378,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn check_time_scale(time_scale: f64) -> anyhow::Result<()> {
+    if !(0.0..=10.0).contains(&time_scale) {
+        bail!("--time-scale must be between 0 and 10");
+    }
+    Ok(())
+}
+
+fn parse_overrides(pairs: &[String]) -> anyhow::Result<HashMap<String, String>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--set {pair:?} is not NAME=VALUE"))
+        })
+        .collect()
+}
+
+async fn plan_dates(
+    ctx: &Context,
+    pipeline: &str,
+    request: &RunRequest,
+) -> anyhow::Result<Vec<LogicalDate>> {
+    Ok(plan::plan(ctx, pipeline, request).await?)
 }
 
 fn today() -> LogicalDate {

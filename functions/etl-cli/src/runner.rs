@@ -1,5 +1,6 @@
 //! `etl run`: executes the deployed ASL definitions locally.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ pub struct RunSettings {
     pub host: FunctionHost,
     pub time_scale: f64,
     pub execution_name: Option<String>,
+    /// Substitution values to use instead of the template's (e.g. `MaxConcurrency`).
+    pub overrides: HashMap<String, String>,
 }
 
 /// One finished execution.
@@ -74,8 +77,11 @@ pub fn execution_input(date: LogicalDate, extra: Option<&Value>) -> Result<Value
     Ok(Value::Object(input))
 }
 
-pub fn load_machine(spec: &MachineSpec) -> Result<Machine, RunError> {
-    Machine::from_json(&spec.definition()?).map_err(|source| RunError::Definition {
+pub fn load_machine(
+    spec: &MachineSpec,
+    overrides: &HashMap<String, String>,
+) -> Result<Machine, RunError> {
+    Machine::from_json(&spec.definition_with(overrides)?).map_err(|source| RunError::Definition {
         path: spec.definition_path.display().to_string(),
         source,
     })
@@ -88,7 +94,7 @@ pub async fn run_machine(
     settings: &RunSettings,
 ) -> Result<RunReport, RunError> {
     let spec = template.machine(name)?;
-    let machine = load_machine(spec)?;
+    let machine = load_machine(spec, &settings.overrides)?;
     let input = execution_input(settings.date, settings.extra_input.as_ref())?;
     let execution_name = settings.execution_name.clone().unwrap_or_else(|| {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3f");

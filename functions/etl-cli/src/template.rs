@@ -41,13 +41,38 @@ pub struct MachineSpec {
 impl MachineSpec {
     /// The ASL text with every `${…}` substitution applied, as SAM does on deploy.
     pub fn definition(&self) -> Result<String, TemplateError> {
+        self.definition_with(&HashMap::new())
+    }
+
+    /// As [`Self::definition`], with some substitutions overridden (e.g. `MaxConcurrency`
+    /// for one local backfill).
+    pub fn definition_with(
+        &self,
+        overrides: &HashMap<String, String>,
+    ) -> Result<String, TemplateError> {
+        for key in overrides.keys() {
+            if !self.substitutions.contains_key(key) {
+                return Err(TemplateError::Invalid(format!(
+                    "{} has no substitution {key} to override (it has: {})",
+                    self.name,
+                    {
+                        let mut keys: Vec<&str> =
+                            self.substitutions.keys().map(String::as_str).collect();
+                        keys.sort_unstable();
+                        keys.join(", ")
+                    }
+                )));
+            }
+        }
+        let mut values = self.substitutions.clone();
+        values.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         let text = std::fs::read_to_string(&self.definition_path).map_err(|source| {
             TemplateError::Read {
                 path: self.definition_path.clone(),
                 source,
             }
         })?;
-        substitute(&text, &self.substitutions)
+        substitute(&text, &values)
             .map_err(|missing| TemplateError::Invalid(format!(
                 "{} uses ${{{missing}}} but the template's DefinitionSubstitutions for {} do not define it",
                 self.definition_path.display(),

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod config;
 pub mod error;
 pub mod hr;
+pub mod ledger;
 pub mod logical_date;
 pub mod migrations;
 pub mod probe;

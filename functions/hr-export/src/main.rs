@@ -7,5 +7,8 @@ use etl_core::stages::hr_export;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("hr-export", |ctx, event| async move { hr_export::run(&ctx, event).await }).await
+    lambda_support::run("hr-export", |ctx, event| async move {
+        hr_export::run(&ctx, event).await
+    })
+    .await
 }

@@ -75,11 +75,18 @@ fn truncate_chars(text: &str, max_chars: usize) -> String {
     while end > 0 && is_combining(chars[end]) {
         end -= 1;
     }
-    chars[..end].iter().collect::<String>().trim_end().to_string()
+    chars[..end]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 /// Cleans a generated employee and checks every field; `Err` carries the reason.
-pub fn clean_and_validate(raw: RawEmployee, hire_interval: (NaiveDate, NaiveDate)) -> Result<Employee, Reject> {
+pub fn clean_and_validate(
+    raw: RawEmployee,
+    hire_interval: (NaiveDate, NaiveDate),
+) -> Result<Employee, Reject> {
     let reject = |raw: RawEmployee, reason: String| Err(Reject { raw, reason });
     let full_name = clean_text(&raw.full_name, NAME_MAX);
     let job_title = clean_text(&raw.job_title, JOB_TITLE_MAX);
@@ -101,14 +108,20 @@ pub fn clean_and_validate(raw: RawEmployee, hire_interval: (NaiveDate, NaiveDate
     if !SALARY_CENTS_RANGE.contains(&raw.salary_cents) {
         return reject(
             raw.clone(),
-            format!("salary {:.2} is outside 1000.00..=1000000.00", raw.salary_cents as f64 / 100.0),
+            format!(
+                "salary {:.2} is outside 1000.00..=1000000.00",
+                raw.salary_cents as f64 / 100.0
+            ),
         );
     }
     let (start, end) = hire_interval;
     if raw.hire_date < start || raw.hire_date >= end {
         return reject(
             raw.clone(),
-            format!("hire_date {} is outside the data interval [{start}, {end})", raw.hire_date),
+            format!(
+                "hire_date {} is outside the data interval [{start}, {end})",
+                raw.hire_date
+            ),
         );
     }
     Ok(Employee {
@@ -170,7 +183,10 @@ mod tests {
     }
 
     fn interval() -> (NaiveDate, NaiveDate) {
-        (NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 26).unwrap())
+        (
+            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        )
     }
 
     #[test]
@@ -186,7 +202,10 @@ mod tests {
             (Box::new(|r| r.full_name = " \t ".into()), "full_name"),
             (Box::new(|r| r.email = "no-at-sign.es".into()), "email"),
             (Box::new(|r| r.salary_cents = -5), "salary"),
-            (Box::new(|r| r.hire_date = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()), "hire_date"),
+            (
+                Box::new(|r| r.hire_date = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()),
+                "hire_date",
+            ),
         ];
         for (spoil, field) in cases {
             let mut row = raw();

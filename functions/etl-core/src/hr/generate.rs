@@ -69,7 +69,11 @@ impl HireBatch {
         let (first, last, job, department, domain) = match self.locale {
             Locale::EsEs => (
                 pick(&mut rng, es_es::FIRST_NAMES).to_string(),
-                format!("{} {}", pick(&mut rng, es_es::LAST_NAMES), pick(&mut rng, es_es::LAST_NAMES)),
+                format!(
+                    "{} {}",
+                    pick(&mut rng, es_es::LAST_NAMES),
+                    pick(&mut rng, es_es::LAST_NAMES)
+                ),
                 pick(&mut rng, es_es::JOB_TITLES).to_string(),
                 pick(&mut rng, es_es::DEPARTMENTS),
                 es_es::EMAIL_DOMAIN,
@@ -83,7 +87,12 @@ impl HireBatch {
             ),
         };
         // Emails come from the generated name (the fake crate's SafeEmail does not).
-        let email = format!("{}.{}{}@{domain}", ascii_fold(&first), ascii_fold(&last), index % 1000);
+        let email = format!(
+            "{}.{}{}@{domain}",
+            ascii_fold(&first),
+            ascii_fold(&last),
+            index % 1000
+        );
         let mut employee = RawEmployee {
             index: index as i32,
             full_name: format!("{first} {last}"),
@@ -135,7 +144,10 @@ mod tests {
         let b = batch(1, Locale::EsEs);
         let interval = (b.hire_date, b.hire_date.succ_opt().unwrap());
         let rows: Vec<_> = (0..5000).map(|i| b.employee(i)).collect();
-        let accented = rows.iter().filter(|r| r.full_name.chars().any(|c| "áéíóúñÁÉÍÓÚÑ".contains(c))).count();
+        let accented = rows
+            .iter()
+            .filter(|r| r.full_name.chars().any(|c| "áéíóúñÁÉÍÓÚÑ".contains(c)))
+            .count();
         assert!(accented > 1000, "only {accented} accented names");
         let (good, bad): (Vec<_>, Vec<_>) = rows
             .into_iter()
@@ -143,7 +155,11 @@ mod tests {
             .partition(Result::is_ok);
         assert!((1..50).contains(&bad.len()), "{} rejects", bad.len());
         for e in good.into_iter().flatten() {
-            assert!(e.email.is_ascii() && e.email.ends_with("@empresa.es"), "{}", e.email);
+            assert!(
+                e.email.is_ascii() && e.email.ends_with("@empresa.es"),
+                "{}",
+                e.email
+            );
             assert!(!e.full_name.contains("  "));
         }
     }

@@ -24,7 +24,15 @@ const CREATE_STAGING: &str = "
 
 const COPY_STAGING: &str = "COPY hire_staging (batch_index, full_name, job_title, department, email, salary_cents, hire_date) FROM STDIN (FORMAT binary)";
 
-const STAGING_TYPES: &[Type] = &[Type::INT4, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::DATE];
+const STAGING_TYPES: &[Type] = &[
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::DATE,
+];
 
 const MERGE: &str = "
     INSERT INTO hr.employees
@@ -52,7 +60,10 @@ impl<'t, 'c> StagingCopy<'t, 'c> {
         tx.batch_execute(CREATE_STAGING)
             .await
             .map_err(StageError::postgres)?;
-        let sink = tx.copy_in(COPY_STAGING).await.map_err(StageError::postgres)?;
+        let sink = tx
+            .copy_in(COPY_STAGING)
+            .await
+            .map_err(StageError::postgres)?;
         Ok(Self {
             writer: Box::pin(BinaryCopyInWriter::new(sink, STAGING_TYPES)),
             tx,
@@ -104,14 +115,22 @@ impl<'t, 'c> StagingCopy<'t, 'c> {
 }
 
 /// Records rejected rows with their reasons (idempotent per natural key).
-pub async fn save_rejects(tx: &Transaction<'_>, date: LogicalDate, seed: i64, rejects: &[Reject]) -> Result<u64, StageError> {
+pub async fn save_rejects(
+    tx: &Transaction<'_>,
+    date: LogicalDate,
+    seed: i64,
+    rejects: &[Reject],
+) -> Result<u64, StageError> {
     if rejects.is_empty() {
         return Ok(0);
     }
     let indexes: Vec<i32> = rejects.iter().map(|r| r.raw.index).collect();
     let records: Vec<serde_json::Value> = rejects.iter().map(|r| json!(r.raw)).collect();
     let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
-    tx.execute(SAVE_REJECTS, &[&date.date(), &seed, &indexes, &records, &reasons])
-        .await
-        .map_err(StageError::postgres)
+    tx.execute(
+        SAVE_REJECTS,
+        &[&date.date(), &seed, &indexes, &records, &reasons],
+    )
+    .await
+    .map_err(StageError::postgres)
 }

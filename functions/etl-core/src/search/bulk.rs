@@ -72,9 +72,15 @@ impl BulkReport {
 pub enum ItemOutcome {
     Indexed,
     /// Worth trying again: the cluster was busy (429) or failed (5xx).
-    Retry { status: u16, reason: String },
+    Retry {
+        status: u16,
+        reason: String,
+    },
     /// Will fail again: mapping errors, bad documents.
-    Failed { status: u16, reason: String },
+    Failed {
+        status: u16,
+        reason: String,
+    },
 }
 
 fn is_retryable_status(status: u16) -> bool {
@@ -96,9 +102,9 @@ pub fn parse_response(body: &[u8], expected_items: usize) -> Result<Vec<ItemOutc
     let doc: Value = serde_json::from_slice(body).map_err(|e| {
         StageError::elasticsearch_status(200, &format!("bulk response is not JSON ({e})"))
     })?;
-    let items = doc["items"].as_array().ok_or_else(|| {
-        StageError::elasticsearch_status(200, "bulk response has no items array")
-    })?;
+    let items = doc["items"]
+        .as_array()
+        .ok_or_else(|| StageError::elasticsearch_status(200, "bulk response has no items array"))?;
     if items.len() != expected_items {
         return Err(StageError::Internal(format!(
             "bulk response has {} items for {expected_items} documents",
@@ -109,7 +115,10 @@ pub fn parse_response(body: &[u8], expected_items: usize) -> Result<Vec<ItemOutc
         .iter()
         .map(|item| {
             // {"index": {...}} / {"create": {...}} / …: the action's one value.
-            let result = item.as_object().and_then(|o| o.values().next()).unwrap_or(&Value::Null);
+            let result = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .unwrap_or(&Value::Null);
             let status = result["status"].as_u64().unwrap_or(0) as u16;
             if (200..300).contains(&status) {
                 return ItemOutcome::Indexed;
@@ -131,7 +140,10 @@ pub fn parse_response(body: &[u8], expected_items: usize) -> Result<Vec<ItemOutc
 /// The wait before retry number `attempt` (1-based): exponential, capped.
 pub fn backoff(config: &BulkConfig, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-    config.initial_backoff.saturating_mul(factor).min(config.max_backoff)
+    config
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(config.max_backoff)
 }
 
 /// A pending document: its `_id` and serialised source.
@@ -168,7 +180,8 @@ impl<'a> BulkSink<'a> {
             .map_err(|e| StageError::Internal(format!("document {id} does not serialise: {e}")))?;
         let size = source.len() + id.len() + self.index.len() + 40;
         if !self.pending.is_empty()
-            && (self.pending.len() >= self.config.max_docs || self.pending_bytes + size > self.config.max_bytes)
+            && (self.pending.len() >= self.config.max_docs
+                || self.pending_bytes + size > self.config.max_bytes)
         {
             self.flush().await?;
         }
@@ -194,7 +207,10 @@ impl<'a> BulkSink<'a> {
             }
             let outcomes = match self.send(body, batch.len()).await {
                 Ok(outcomes) => outcomes,
-                Err(err) if err.kind() == crate::ErrorKind::Retryable && attempt < self.config.max_attempts => {
+                Err(err)
+                    if err.kind() == crate::ErrorKind::Retryable
+                        && attempt < self.config.max_attempts =>
+                {
                     tracing::warn!(attempt, error = %err, "bulk request failed; retrying");
                     tokio::time::sleep(backoff(&self.config, attempt)).await;
                     attempt += 1;
@@ -206,12 +222,16 @@ impl<'a> BulkSink<'a> {
             for (pending, outcome) in batch.into_iter().zip(outcomes) {
                 match outcome {
                     ItemOutcome::Indexed => self.report.indexed += 1,
-                    ItemOutcome::Failed { status, reason } => self.report.record_failure(ItemFailure {
-                        id: pending.id,
-                        status,
-                        reason,
-                    }),
-                    ItemOutcome::Retry { status, reason } if attempt >= self.config.max_attempts => {
+                    ItemOutcome::Failed { status, reason } => {
+                        self.report.record_failure(ItemFailure {
+                            id: pending.id,
+                            status,
+                            reason,
+                        })
+                    }
+                    ItemOutcome::Retry { status, reason }
+                        if attempt >= self.config.max_attempts =>
+                    {
                         self.report.record_failure(ItemFailure {
                             id: pending.id,
                             status,
@@ -223,7 +243,11 @@ impl<'a> BulkSink<'a> {
             }
             if !retry.is_empty() {
                 self.report.retried += retry.len() as u64;
-                tracing::warn!(items = retry.len(), attempt, "bulk items rejected as busy; retrying");
+                tracing::warn!(
+                    items = retry.len(),
+                    attempt,
+                    "bulk items rejected as busy; retrying"
+                );
                 tokio::time::sleep(backoff(&self.config, attempt)).await;
                 attempt += 1;
             }
@@ -234,19 +258,35 @@ impl<'a> BulkSink<'a> {
 
     async fn send(&mut self, body: Vec<u8>, items: usize) -> Result<Vec<ItemOutcome>, StageError> {
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
         self.report.requests += 1;
         let response = self
             .client
-            .send(Method::Post, "/_bulk", headers, Option::<&()>::None, Some(body), None)
+            .send(
+                Method::Post,
+                "/_bulk",
+                headers,
+                Option::<&()>::None,
+                Some(body),
+                None,
+            )
             .await
             .map_err(StageError::elasticsearch)?;
         let status = response.status_code().as_u16();
         let bytes = response.bytes().await.map_err(|e| {
-            StageError::unavailable(crate::Service::Elasticsearch, format!("reading bulk response: {}", error_chain(&e)))
+            StageError::unavailable(
+                crate::Service::Elasticsearch,
+                format!("reading bulk response: {}", error_chain(&e)),
+            )
         })?;
         if !(200..300).contains(&status) {
-            return Err(StageError::elasticsearch_status(status, &String::from_utf8_lossy(&bytes)));
+            return Err(StageError::elasticsearch_status(
+                status,
+                &String::from_utf8_lossy(&bytes),
+            ));
         }
         parse_response(&bytes, items)
     }
@@ -266,16 +306,25 @@ mod tests {
     fn osmem_response_is_classified() {
         let outcomes = parse_response(OSMEM_MIXED.as_bytes(), 2).unwrap();
         assert_eq!(outcomes[0], ItemOutcome::Indexed);
-        assert!(matches!(&outcomes[1], ItemOutcome::Failed { status: 409, reason } if reason.starts_with("version_conflict_engine_exception")));
+        assert!(
+            matches!(&outcomes[1], ItemOutcome::Failed { status: 409, reason } if reason.starts_with("version_conflict_engine_exception"))
+        );
     }
 
     #[test]
     fn busy_and_unavailable_items_are_retried_mapping_errors_are_not() {
         let outcomes = parse_response(ES_REJECTED_AND_MAPPING.as_bytes(), 4).unwrap();
-        assert!(matches!(&outcomes[0], ItemOutcome::Retry { status: 429, reason } if reason.contains("es_rejected_execution_exception")));
-        assert!(matches!(&outcomes[1], ItemOutcome::Failed { status: 400, reason } if reason.contains("strict_dynamic_mapping_exception")));
+        assert!(
+            matches!(&outcomes[0], ItemOutcome::Retry { status: 429, reason } if reason.contains("es_rejected_execution_exception"))
+        );
+        assert!(
+            matches!(&outcomes[1], ItemOutcome::Failed { status: 400, reason } if reason.contains("strict_dynamic_mapping_exception"))
+        );
         assert_eq!(outcomes[2], ItemOutcome::Indexed);
-        assert!(matches!(&outcomes[3], ItemOutcome::Retry { status: 503, .. }));
+        assert!(matches!(
+            &outcomes[3],
+            ItemOutcome::Retry { status: 503, .. }
+        ));
     }
 
     #[test]

@@ -27,10 +27,21 @@ fn json_headers() -> HeaderMap {
 
 /// Creates the index with its mapping unless it exists. Safe to race: a concurrent creator
 /// winning is success.
-pub async fn ensure_index(client: &Elasticsearch, name: &str, spec: &IndexSpec) -> Result<bool, StageError> {
+pub async fn ensure_index(
+    client: &Elasticsearch,
+    name: &str,
+    spec: &IndexSpec,
+) -> Result<bool, StageError> {
     let path = format!("/{name}");
     let head = client
-        .send(Method::Head, &path, HeaderMap::new(), Option::<&()>::None, Option::<&str>::None, None)
+        .send(
+            Method::Head,
+            &path,
+            HeaderMap::new(),
+            Option::<&()>::None,
+            Option::<&str>::None,
+            None,
+        )
         .await
         .map_err(StageError::elasticsearch)?;
     match head.status_code().as_u16() {
@@ -39,7 +50,14 @@ pub async fn ensure_index(client: &Elasticsearch, name: &str, spec: &IndexSpec) 
         status => return Err(StageError::elasticsearch_status(status, "HEAD index")),
     }
     let created = client
-        .send(Method::Put, &path, json_headers(), Option::<&()>::None, Some(spec.body), None)
+        .send(
+            Method::Put,
+            &path,
+            json_headers(),
+            Option::<&()>::None,
+            Some(spec.body),
+            None,
+        )
         .await
         .map_err(StageError::elasticsearch)?;
     let status = created.status_code().as_u16();

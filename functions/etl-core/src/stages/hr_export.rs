@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clients::Context;
 use crate::error::{Service, StageError};
+use crate::ledger::{self, Counted, RowCounts};
 use crate::logical_date::LogicalDate;
 
 /// S3's minimum part size is 5 MiB (except the last); 8 MiB keeps requests few.
@@ -19,6 +20,8 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExportEvent {
     pub logical_date: LogicalDate,
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -35,11 +38,33 @@ pub fn export_key(date: LogicalDate) -> String {
     format!("exports/employees/{}/employees.csv", date.partition())
 }
 
+impl Counted for ExportOutput {
+    fn counts(&self) -> RowCounts {
+        RowCounts {
+            rows_in: Some(self.rows as i64),
+            rows_out: Some(self.rows as i64),
+            rows_rejected: Some(0),
+        }
+    }
+}
+
 pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, StageError> {
     let date = event.logical_date;
-    let next = date
-        .next()
-        .ok_or_else(|| StageError::invalid_input(format!("{date} has no following day in range")))?;
+    ledger::tracked(
+        ctx,
+        "hr",
+        "export",
+        date,
+        event.execution.as_deref(),
+        export(ctx, date),
+    )
+    .await
+}
+
+async fn export(ctx: &Context, date: LogicalDate) -> Result<ExportOutput, StageError> {
+    let next = date.next().ok_or_else(|| {
+        StageError::invalid_input(format!("{date} has no following day in range"))
+    })?;
     let bucket = ctx.config.bucket.clone();
     let key = export_key(date);
 
@@ -54,7 +79,10 @@ pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, Stag
         .map_err(StageError::postgres)?;
     let cutoff = next.date();
     let rows: i64 = tx
-        .query_one("SELECT count(*) FROM hr.employees WHERE hire_date < $1", &[&cutoff])
+        .query_one(
+            "SELECT count(*) FROM hr.employees WHERE hire_date < $1",
+            &[&cutoff],
+        )
         .await
         .map_err(StageError::postgres)?
         .get(0);
@@ -64,7 +92,10 @@ pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, Stag
                  FROM hr.employees WHERE hire_date < DATE '{cutoff}' ORDER BY employee_id)
          TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')"
     );
-    let stream = tx.copy_out(copy.as_str()).await.map_err(StageError::postgres)?;
+    let stream = tx
+        .copy_out(copy.as_str())
+        .await
+        .map_err(StageError::postgres)?;
     pin_mut!(stream);
 
     let mut upload = MultipartUpload::new(ctx, &bucket, &key);
@@ -120,7 +151,9 @@ impl<'a> MultipartUpload<'a> {
         }
     }
 
-    fn s3_error<E>(err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StageError
+    fn s3_error<E>(
+        err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StageError
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -142,7 +175,12 @@ impl<'a> MultipartUpload<'a> {
                     .map_err(Self::s3_error)?;
                 let id = created
                     .upload_id()
-                    .ok_or_else(|| StageError::unavailable(Service::S3, "CreateMultipartUpload returned no upload id"))?
+                    .ok_or_else(|| {
+                        StageError::unavailable(
+                            Service::S3,
+                            "CreateMultipartUpload returned no upload id",
+                        )
+                    })?
                     .to_string();
                 self.upload_id = Some(id.clone());
                 id
@@ -195,7 +233,11 @@ impl<'a> MultipartUpload<'a> {
             .bucket(self.bucket)
             .key(self.key)
             .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(self.parts.clone())).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts.clone()))
+                    .build(),
+            )
             .send()
             .await;
         if let Err(err) = completed {

@@ -9,6 +9,7 @@ use crate::hr::clean::{clean_and_validate, Employee};
 use crate::hr::generate::HireBatch;
 use crate::hr::load::{save_rejects, StagingCopy};
 use crate::hr::locale::Locale;
+use crate::ledger::{self, Counted, RowCounts};
 use crate::logical_date::LogicalDate;
 
 /// More than this in one invocation is a mistake, not a workload (a 1M-row day takes
@@ -30,6 +31,9 @@ pub struct HireEvent {
     pub locale: Option<Locale>,
     #[serde(default)]
     pub seed: u64,
+    /// The state machine execution, for the run ledger.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -45,19 +49,47 @@ pub struct HireOutput {
     pub rejected: u64,
 }
 
+impl Counted for HireOutput {
+    fn counts(&self) -> RowCounts {
+        RowCounts {
+            rows_in: Some(self.generated as i64),
+            rows_out: Some(self.loaded as i64),
+            rows_rejected: Some(self.rejected as i64),
+        }
+    }
+}
+
 pub async fn run(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError> {
+    let (date, execution) = (event.logical_date, event.execution.clone());
+    ledger::tracked(
+        ctx,
+        "hr",
+        "hire",
+        date,
+        execution.as_deref(),
+        hire(ctx, event),
+    )
+    .await
+}
+
+async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError> {
     if !(1..=MAX_COUNT).contains(&event.count) {
         return Err(StageError::invalid_input(format!(
             "count must be between 1 and {MAX_COUNT}, got {}",
             event.count
         )));
     }
-    let seed = i64::try_from(event.seed)
-        .map_err(|_| StageError::invalid_input(format!("seed must be at most {}, got {}", i64::MAX, event.seed)))?;
+    let seed = i64::try_from(event.seed).map_err(|_| {
+        StageError::invalid_input(format!(
+            "seed must be at most {}, got {}",
+            i64::MAX,
+            event.seed
+        ))
+    })?;
     let date = event.logical_date;
-    let next = date
-        .next()
-        .ok_or_else(|| StageError::invalid_input(format!("{date} has no following day in range")))?;
+    let next = date.next().ok_or_else(|| {
+        StageError::invalid_input(format!("{date} has no following day in range"))
+    })?;
     let locale = event.locale.unwrap_or(Locale::EsEs);
     let batch = HireBatch {
         hire_date: date.date(),

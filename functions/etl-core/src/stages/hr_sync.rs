@@ -9,6 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::clients::Context;
 use crate::error::StageError;
+use crate::ledger::{self, Counted, RowCounts};
 use crate::logical_date::LogicalDate;
 use crate::search::index::EMPLOYEES;
 use crate::search::{ensure_index, refresh, BulkConfig, BulkSink, ItemFailure};
@@ -19,6 +20,8 @@ pub struct SyncEvent {
     /// Everything, not just the logical date's interval (a first load or a rebuild).
     #[serde(default)]
     pub full: bool,
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,15 +55,38 @@ const SELECT: &str = "
      WHERE $3 OR (hire_date >= $1 AND hire_date < $2)
      ORDER BY employee_id";
 
-pub async fn run(ctx: &Context, event: SyncEvent) -> Result<SyncOutput, StageError> {
-    run_with(ctx, event, BulkConfig::default()).await
+impl Counted for SyncOutput {
+    fn counts(&self) -> RowCounts {
+        RowCounts {
+            rows_in: Some(self.selected as i64),
+            rows_out: Some(self.indexed as i64),
+            rows_rejected: Some(self.failed as i64),
+        }
+    }
 }
 
-pub async fn run_with(ctx: &Context, event: SyncEvent, bulk: BulkConfig) -> Result<SyncOutput, StageError> {
+pub async fn run(ctx: &Context, event: SyncEvent) -> Result<SyncOutput, StageError> {
+    let (date, execution) = (event.logical_date, event.execution.clone());
+    ledger::tracked(
+        ctx,
+        "hr",
+        "sync",
+        date,
+        execution.as_deref(),
+        run_with(ctx, event, BulkConfig::default()),
+    )
+    .await
+}
+
+pub async fn run_with(
+    ctx: &Context,
+    event: SyncEvent,
+    bulk: BulkConfig,
+) -> Result<SyncOutput, StageError> {
     let date = event.logical_date;
-    let next = date
-        .next()
-        .ok_or_else(|| StageError::invalid_input(format!("{date} has no following day in range")))?;
+    let next = date.next().ok_or_else(|| {
+        StageError::invalid_input(format!("{date} has no following day in range"))
+    })?;
     let es = ctx.elasticsearch()?;
     let index = ctx.index_name(EMPLOYEES.name);
     ensure_index(es, &index, &EMPLOYEES).await?;
@@ -96,7 +122,13 @@ pub async fn run_with(ctx: &Context, event: SyncEvent, bulk: BulkConfig) -> Resu
     for failure in &report.failures {
         tracing::warn!(id = %failure.id, status = failure.status, reason = %failure.reason, "document not indexed");
     }
-    tracing::info!(selected, indexed = report.indexed, failed = report.failed, retried = report.retried, "employees synced");
+    tracing::info!(
+        selected,
+        indexed = report.indexed,
+        failed = report.failed,
+        retried = report.retried,
+        "employees synced"
+    );
     Ok(SyncOutput {
         logical_date: date,
         index,

@@ -4,3 +4,5 @@ pub mod hr_export;
 pub mod hr_hire;
 pub mod hr_schema;
 pub mod hr_sync;
+pub mod plan;
+pub mod record_run;

@@ -1,0 +1,296 @@
+//! The run ledger (`etl.runs`): one row per (pipeline, stage, logical date, attempt), with
+//! status, row counts, duration and error. Stages record themselves through [`tracked`];
+//! state machines record the pipeline's own outcome with stage [`PIPELINE_STAGE`]. The
+//! backfill planner reads it to find the dates still to run.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clients::Context;
+use crate::error::StageError;
+use crate::logical_date::LogicalDate;
+
+/// The stage name under which a whole pipeline run's outcome is recorded.
+pub const PIPELINE_STAGE: &str = "pipeline";
+
+/// Rows a stage read, wrote and rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCounts {
+    pub rows_in: Option<i64>,
+    pub rows_out: Option<i64>,
+    pub rows_rejected: Option<i64>,
+}
+
+/// Stage outputs say what they counted.
+pub trait Counted {
+    fn counts(&self) -> RowCounts;
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub run_id: i64,
+    pub pipeline: String,
+    pub stage: String,
+    pub logical_date: NaiveDate,
+    pub attempt: i32,
+    pub status: String,
+    pub execution: Option<String>,
+    pub rows_in: Option<i64>,
+    pub rows_out: Option<i64>,
+    pub rows_rejected: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: Option<i64>,
+    pub error_name: Option<String>,
+    pub error_cause: Option<String>,
+}
+
+/// Which dates a backfill runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reprocess {
+    /// Only dates the pipeline never attempted.
+    #[default]
+    None,
+    /// Dates it never completed: never attempted, or failed.
+    Failed,
+    /// Every date in the range.
+    All,
+}
+
+impl FromStr for Reprocess {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Reprocess::None),
+            "failed" => Ok(Reprocess::Failed),
+            "all" => Ok(Reprocess::All),
+            other => Err(format!(
+                "reprocess must be none, failed or all, not {other:?}"
+            )),
+        }
+    }
+}
+
+const BEGIN: &str = "
+    INSERT INTO etl.runs (pipeline, stage, logical_date, attempt, status, execution)
+    SELECT $1, $2, $3, COALESCE(MAX(attempt), 0) + 1, 'running', $4
+      FROM etl.runs WHERE pipeline = $1 AND stage = $2 AND logical_date = $3
+    RETURNING run_id";
+
+const FINISH: &str = "
+    UPDATE etl.runs
+       SET status = $2, rows_in = $3, rows_out = $4, rows_rejected = $5,
+           error_name = $6, error_cause = $7, finished_at = now(), duration_ms = $8
+     WHERE run_id = $1";
+
+/// Starts a ledger row; retried once if a concurrent attempt took the same number.
+async fn begin(
+    ctx: &Context,
+    pipeline: &str,
+    stage: &str,
+    date: LogicalDate,
+    execution: Option<&str>,
+) -> Result<i64, StageError> {
+    let client = ctx.postgres().await?;
+    let mut last_error = None;
+    for _ in 0..3 {
+        match client
+            .query_one(BEGIN, &[&pipeline, &stage, &date.date(), &execution])
+            .await
+        {
+            Ok(row) => return Ok(row.get(0)),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                last_error = Some(e)
+            }
+            Err(e) => return Err(StageError::postgres(e)),
+        }
+    }
+    Err(last_error.map_or_else(
+        || StageError::Internal("ledger begin failed".into()),
+        StageError::postgres,
+    ))
+}
+
+async fn finish(
+    ctx: &Context,
+    run_id: i64,
+    outcome: Result<RowCounts, (&str, String)>,
+    duration_ms: i64,
+) -> Result<(), StageError> {
+    let client = ctx.postgres().await?;
+    let (status, counts, error_name, cause) = match outcome {
+        Ok(counts) => ("succeeded", counts, None, None),
+        Err((name, cause)) => (
+            "failed",
+            RowCounts::default(),
+            Some(name.to_string()),
+            Some(cause),
+        ),
+    };
+    client
+        .execute(
+            FINISH,
+            &[
+                &run_id,
+                &status,
+                &counts.rows_in,
+                &counts.rows_out,
+                &counts.rows_rejected,
+                &error_name,
+                &cause,
+                &duration_ms,
+            ],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    Ok(())
+}
+
+/// Runs a stage's work between two ledger writes. A ledger write that fails after the work
+/// succeeded is logged, not raised: the work is done and idempotent.
+pub async fn tracked<O, F>(
+    ctx: &Context,
+    pipeline: &str,
+    stage: &str,
+    date: LogicalDate,
+    execution: Option<&str>,
+    work: F,
+) -> Result<O, StageError>
+where
+    O: Counted,
+    F: Future<Output = Result<O, StageError>>,
+{
+    let run_id = begin(ctx, pipeline, stage, date, execution).await?;
+    let started = Instant::now();
+    let result = work.await;
+    let duration_ms = started.elapsed().as_millis() as i64;
+    let outcome = match &result {
+        Ok(output) => Ok(output.counts()),
+        Err(err) => Err((err.kind().as_str(), err.to_string())),
+    };
+    if let Err(ledger_error) = finish(ctx, run_id, outcome, duration_ms).await {
+        tracing::error!(run_id, error = %ledger_error, "could not finish the ledger row");
+    }
+    result
+}
+
+/// Records a pipeline run's outcome for a date (what the state machines call at the end,
+/// or from their Catch).
+pub async fn record_outcome(
+    ctx: &Context,
+    pipeline: &str,
+    date: LogicalDate,
+    execution: Option<&str>,
+    failure: Option<(&str, &str)>,
+) -> Result<i64, StageError> {
+    let run_id = begin(ctx, pipeline, PIPELINE_STAGE, date, execution).await?;
+    let outcome = match failure {
+        None => Ok(RowCounts::default()),
+        Some((name, cause)) => Err((name, cause.to_string())),
+    };
+    finish(ctx, run_id, outcome, 0).await?;
+    Ok(run_id)
+}
+
+/// Ledger rows, newest first.
+pub async fn list(
+    ctx: &Context,
+    pipeline: Option<&str>,
+    since: Option<LogicalDate>,
+    limit: i64,
+) -> Result<Vec<RunRecord>, StageError> {
+    let client = ctx.postgres().await?;
+    let since = since.map(LogicalDate::date);
+    let rows = client
+        .query(
+            "SELECT run_id, pipeline, stage, logical_date, attempt, status, execution,
+                    rows_in, rows_out, rows_rejected, started_at, duration_ms, error_name, error_cause
+               FROM etl.runs
+              WHERE ($1::text IS NULL OR pipeline = $1) AND ($2::date IS NULL OR logical_date >= $2)
+              ORDER BY run_id DESC
+              LIMIT $3",
+            &[&pipeline, &since, &limit],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    Ok(rows
+        .iter()
+        .map(|r| RunRecord {
+            run_id: r.get(0),
+            pipeline: r.get(1),
+            stage: r.get(2),
+            logical_date: r.get(3),
+            attempt: r.get(4),
+            status: r.get(5),
+            execution: r.get(6),
+            rows_in: r.get(7),
+            rows_out: r.get(8),
+            rows_rejected: r.get(9),
+            started_at: r.get(10),
+            duration_ms: r.get(11),
+            error_name: r.get(12),
+            error_cause: r.get(13),
+        })
+        .collect())
+}
+
+/// The dates in `[from, to]` a backfill should run, oldest first.
+pub async fn dates_to_run(
+    ctx: &Context,
+    pipeline: &str,
+    from: LogicalDate,
+    to: LogicalDate,
+    reprocess: Reprocess,
+) -> Result<Vec<LogicalDate>, StageError> {
+    let client = ctx.postgres().await?;
+    let rows = client
+        .query(
+            "SELECT d::date
+               FROM generate_series($2::date, $3::date, interval '1 day') AS d
+              WHERE $4 = 'all'
+                 OR ($4 = 'failed' AND NOT EXISTS (
+                        SELECT 1 FROM etl.runs r
+                         WHERE r.pipeline = $1 AND r.stage = 'pipeline'
+                           AND r.logical_date = d::date AND r.status = 'succeeded'))
+                 OR ($4 = 'none' AND NOT EXISTS (
+                        SELECT 1 FROM etl.runs r
+                         WHERE r.pipeline = $1 AND r.stage = 'pipeline' AND r.logical_date = d::date))
+              ORDER BY 1",
+            &[&pipeline, &from.date(), &to.date(), &reprocess_name(reprocess)],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    rows.iter()
+        .map(|r| LogicalDate::new(r.get(0)).map_err(|e| StageError::Internal(e.to_string())))
+        .collect()
+}
+
+/// The most recent date the pipeline completed, if any.
+pub async fn last_success(
+    ctx: &Context,
+    pipeline: &str,
+) -> Result<Option<LogicalDate>, StageError> {
+    let client = ctx.postgres().await?;
+    let row = client
+        .query_one(
+            "SELECT max(logical_date) FROM etl.runs WHERE pipeline = $1 AND stage = 'pipeline' AND status = 'succeeded'",
+            &[&pipeline],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    let date: Option<NaiveDate> = row.get(0);
+    date.map(|d| LogicalDate::new(d).map_err(|e| StageError::Internal(e.to_string())))
+        .transpose()
+}
+
+fn reprocess_name(reprocess: Reprocess) -> &'static str {
+    match reprocess {
+        Reprocess::None => "none",
+        Reprocess::Failed => "failed",
+        Reprocess::All => "all",
+    }
+}

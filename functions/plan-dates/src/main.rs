@@ -1,0 +1,11 @@
+//! Lambda `plan-dates`: plans the logical dates a pipeline run covers (catchup and backfill).
+
+use etl_core::stages::plan;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_support::run("plan-dates", |ctx, event| async move {
+        plan::run(&ctx, event).await
+    })
+    .await
+}
