@@ -1,7 +1,7 @@
 //! The real Lambda binary under the real Lambda runtime API (`cargo lambda watch`), invoked
 //! with its sample event from `events/`: the offline equivalent of `sam local invoke`.
 
-use etl_cli::functions::OverInvokeApi;
+use etl_cli::functions::{OverInvokeApi, FUNCTIONS};
 use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
 use etl_cli::template::Template;
 use etl_core::Service;
@@ -24,7 +24,7 @@ async fn table_names(env: &TestEnv) -> Vec<String> {
 
 #[tokio::test]
 async fn hr_schema_binary_runs_under_the_lambda_runtime() {
-    let env = TestEnv::new(&[Service::Postgres]).await;
+    let env = TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await;
     let watch = LambdaWatch::start(&env.env);
     let lambda = OverInvokeApi::new(&env.ctx, &watch.endpoint);
 
@@ -81,6 +81,38 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
     let output = report.output.unwrap();
     assert_eq!(output["schema"]["schema_version"], json!(2), "{output}");
     assert_eq!(output["logical_date"], json!("2026-11-25"));
+
+    // Every other function binary, with its sample event from events/.
+    for function in FUNCTIONS.iter().filter(|f| **f != "hr-schema") {
+        let path = repo_root().join(format!("events/{function}.json"));
+        let event: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap();
+        let output = lambda.call(function, &event).await.unwrap_or_else(|f| {
+            panic!(
+                "{function} failed under the runtime: {f}\n--- watch log ---\n{}",
+                watch.log_text()
+            )
+        });
+        assert!(output.is_object(), "{function} returned {output}");
+    }
+    let hired: i64 = env
+        .ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM hr.employees WHERE logical_date = '2026-11-25'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        hired > 90,
+        "hr-hire's sample event hires 100 people, found {hired}"
+    );
 
     // JSON logs carry the Lambda request id and the logical date on every stage line.
     let log = watch.log_text();

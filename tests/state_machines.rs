@@ -137,3 +137,35 @@ async fn an_unreachable_database_is_retried_then_fails_as_retryable() {
         .iter()
         .any(|e| matches!(e, Event::Caught { next, .. } if next == "SetupFailed")));
 }
+
+#[test]
+fn every_template_function_is_registered_and_has_a_sample_event() {
+    let template = template();
+    let mut in_template: Vec<&str> = template.functions.values().map(String::as_str).collect();
+    in_template.sort_unstable();
+    let mut registered = etl_cli::functions::FUNCTIONS.to_vec();
+    registered.sort_unstable();
+    assert_eq!(
+        in_template, registered,
+        "template.yaml and the CLI's function registry disagree"
+    );
+    let scripts_test = std::fs::read_to_string(repo_root().join("scripts/test")).unwrap();
+    for function in registered {
+        assert!(
+            repo_root()
+                .join(format!("events/{function}.json"))
+                .is_file(),
+            "no events/{function}.json"
+        );
+        assert!(
+            repo_root()
+                .join(format!("functions/{function}/Cargo.toml"))
+                .is_file(),
+            "no Lambda crate functions/{function}"
+        );
+        assert!(
+            scripts_test.contains(function),
+            "scripts/test does not package {function}"
+        );
+    }
+}

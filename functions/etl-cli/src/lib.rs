@@ -1,5 +1,6 @@
 //! The `etl` command line: the local front door to the pipelines.
 
+pub mod bench;
 pub mod functions;
 pub mod runner;
 pub mod template;

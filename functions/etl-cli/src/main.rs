@@ -80,6 +80,13 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
     },
+    /// Measure a pipeline's throughput and memory (see BENCHMARKS.md).
+    Bench {
+        /// Only `hr` for now.
+        pipeline: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
     /// List run-ledger rows, newest first.
     Runs {
         #[arg(long)]
@@ -271,6 +278,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Bench { pipeline, rows } => {
+            if pipeline != "hr" {
+                bail!("no benchmark for {pipeline:?} (have: hr)");
+            }
+            let ctx = context().await?;
+            let phases = etl_cli::bench::hr(&ctx, rows).await?;
+            for p in &phases {
+                eprintln!(
+                    "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
+                    p.name,
+                    p.rows,
+                    p.seconds,
+                    p.rows_per_second,
+                    p.peak_rss_mib
+                        .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&phases)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Runs {
             pipeline,

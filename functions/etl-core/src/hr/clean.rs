@@ -86,8 +86,9 @@ fn truncate_chars(text: &str, max_chars: usize) -> String {
 pub fn clean_and_validate(
     raw: RawEmployee,
     hire_interval: (NaiveDate, NaiveDate),
-) -> Result<Employee, Reject> {
-    let reject = |raw: RawEmployee, reason: String| Err(Reject { raw, reason });
+) -> Result<Employee, Box<Reject>> {
+    // Boxed: rejects are rare, and a small Result keeps the hot path lean.
+    let reject = |raw: RawEmployee, reason: String| Err(Box::new(Reject { raw, reason }));
     let full_name = clean_text(&raw.full_name, NAME_MAX);
     let job_title = clean_text(&raw.job_title, JOB_TITLE_MAX);
     let department = clean_text(&raw.department, DEPARTMENT_MAX);
@@ -198,7 +199,8 @@ mod tests {
 
     #[test]
     fn bad_rows_are_rejected_with_a_reason() {
-        let cases: Vec<(Box<dyn Fn(&mut RawEmployee)>, &str)> = vec![
+        type Spoil = Box<dyn Fn(&mut RawEmployee)>;
+        let cases: Vec<(Spoil, &str)> = vec![
             (Box::new(|r| r.full_name = " \t ".into()), "full_name"),
             (Box::new(|r| r.email = "no-at-sign.es".into()), "email"),
             (Box::new(|r| r.salary_cents = -5), "salary"),

@@ -111,7 +111,7 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
         for index in start..end {
             match clean_and_validate(batch.employee(index), interval) {
                 Ok(employee) => chunk.push(employee),
-                Err(reject) => rejects.push(reject),
+                Err(reject) => rejects.push(*reject),
             }
         }
         copy.write(&chunk).await?;
