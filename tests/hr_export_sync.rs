@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use elasticsearch::http::headers::HeaderMap;
-use elasticsearch::http::Method;
 use etl_core::search::index::EMPLOYEES;
 use etl_core::search::{ensure_index, BulkConfig, BulkSink};
 use etl_core::stages::hr_export::{self, ExportEvent};
@@ -11,8 +9,8 @@ use etl_core::stages::hr_hire::{self, HireEvent};
 use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::stages::hr_sync::{self, SyncEvent};
 use etl_core::{Context, Service};
-use integration_tests::TestEnv;
-use serde_json::{json, Value};
+use integration_tests::{doc_count, download, es_get, TestEnv};
+use serde_json::json;
 
 async fn lake() -> TestEnv {
     let env = TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await;
@@ -26,30 +24,6 @@ async fn hire(ctx: &Context, date: &str, count: u64) -> u64 {
     let event: HireEvent =
         serde_json::from_value(json!({"logical_date": date, "count": count})).unwrap();
     hr_hire::run(ctx, event).await.unwrap().loaded
-}
-
-async fn es_get(ctx: &Context, path: &str) -> Value {
-    let response = ctx
-        .elasticsearch()
-        .unwrap()
-        .send(
-            Method::Get,
-            path,
-            HeaderMap::new(),
-            Option::<&()>::None,
-            Option::<&str>::None,
-            None,
-        )
-        .await
-        .unwrap();
-    response.json().await.unwrap()
-}
-
-async fn doc_count(ctx: &Context) -> u64 {
-    let index = ctx.index_name(EMPLOYEES.name);
-    es_get(ctx, &format!("/{index}/_count")).await["count"]
-        .as_u64()
-        .unwrap()
 }
 
 fn sync_event(date: &str, full: bool) -> SyncEvent {
@@ -69,7 +43,7 @@ async fn sync_indexes_one_interval_and_reruns_keep_the_count() {
         (first.selected, first.indexed, first.failed),
         (day_one, day_one, 0)
     );
-    assert_eq!(doc_count(&env.ctx).await, day_one);
+    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, day_one);
     for _ in 0..3 {
         let again = hr_sync::run(&env.ctx, sync_event("2026-11-20", false))
             .await
@@ -77,7 +51,7 @@ async fn sync_indexes_one_interval_and_reruns_keep_the_count() {
         assert_eq!(again.indexed, day_one);
     }
     assert_eq!(
-        doc_count(&env.ctx).await,
+        doc_count(&env.ctx, EMPLOYEES.name).await,
         day_one,
         "re-runs must overwrite, not duplicate"
     );
@@ -85,12 +59,12 @@ async fn sync_indexes_one_interval_and_reruns_keep_the_count() {
     hr_sync::run(&env.ctx, sync_event("2026-11-21", false))
         .await
         .unwrap();
-    assert_eq!(doc_count(&env.ctx).await, day_one + day_two);
+    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, day_one + day_two);
     let full = hr_sync::run(&env.ctx, sync_event("2026-11-21", true))
         .await
         .unwrap();
     assert_eq!(full.selected, day_one + day_two);
-    assert_eq!(doc_count(&env.ctx).await, day_one + day_two);
+    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, day_one + day_two);
 
     // A document carries the row as it is in PostgreSQL, accents included.
     let row = env
@@ -139,22 +113,6 @@ async fn item_failures_are_reported_with_reasons_not_dropped() {
     assert!(report.failures[0].status >= 400 && report.failures[0].status < 500);
     assert!(!report.failures[0].reason.is_empty());
     assert_eq!(report.requests, 2);
-}
-
-async fn download(ctx: &Context, key: &str) -> Vec<u8> {
-    ctx.s3()
-        .get_object()
-        .bucket(&ctx.config.bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
 }
 
 #[tokio::test]

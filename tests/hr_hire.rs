@@ -7,7 +7,7 @@ use etl_cli::functions::call_in_process;
 use etl_core::stages::hr_hire::{self, HireEvent};
 use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{ErrorKind, Service};
-use integration_tests::TestEnv;
+use integration_tests::{scalar, TestEnv};
 use serde_json::json;
 
 async fn migrated() -> TestEnv {
@@ -23,14 +23,7 @@ fn event(date: &str, count: u64, seed: u64) -> HireEvent {
 }
 
 async fn count(env: &TestEnv, sql: &str) -> i64 {
-    env.ctx
-        .postgres()
-        .await
-        .unwrap()
-        .query_one(sql, &[])
-        .await
-        .unwrap()
-        .get(0)
+    scalar(&env.ctx, sql).await
 }
 
 #[tokio::test]

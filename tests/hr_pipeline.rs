@@ -4,15 +4,13 @@
 use std::collections::HashMap;
 
 use asl::Failure;
-use elasticsearch::http::headers::HeaderMap;
-use elasticsearch::http::Method;
 use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
 use etl_cli::template::Template;
 use etl_core::ledger::{self, Reprocess};
 use etl_core::search::index::EMPLOYEES;
 use etl_core::stages::plan::{self, RunRequest};
 use etl_core::{Context, LogicalDate, Service};
-use integration_tests::{repo_root, TestEnv};
+use integration_tests::{doc_count, download, repo_root, scalar, TestEnv};
 use serde_json::{json, Value};
 
 async fn lake() -> TestEnv {
@@ -39,50 +37,8 @@ async fn run_hr(ctx: &std::sync::Arc<Context>, day: &str, input: Value) -> Resul
         .output
 }
 
-async fn scalar(ctx: &Context, sql: &str) -> i64 {
-    ctx.postgres()
-        .await
-        .unwrap()
-        .query_one(sql, &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-async fn doc_count(ctx: &Context) -> u64 {
-    let index = ctx.index_name(EMPLOYEES.name);
-    let response = ctx
-        .elasticsearch()
-        .unwrap()
-        .send(
-            Method::Get,
-            &format!("/{index}/_count"),
-            HeaderMap::new(),
-            Option::<&()>::None,
-            Option::<&str>::None,
-            None,
-        )
-        .await
-        .unwrap();
-    response.json::<Value>().await.unwrap()["count"]
-        .as_u64()
-        .unwrap()
-}
-
 async fn csv(ctx: &Context, day: &str) -> Vec<u8> {
-    ctx.s3()
-        .get_object()
-        .bucket(&ctx.config.bucket)
-        .key(format!("exports/employees/dt={day}/employees.csv"))
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
+    download(ctx, &format!("exports/employees/dt={day}/employees.csv")).await
 }
 
 #[tokio::test]
@@ -100,7 +56,7 @@ async fn the_same_date_three_times_gives_identical_results() {
         assert_eq!(output["dates_run"], json!(1), "{output}");
         seen.push((
             scalar(&env.ctx, "SELECT count(*) FROM hr.employees").await,
-            doc_count(&env.ctx).await,
+            doc_count(&env.ctx, EMPLOYEES.name).await,
             csv(&env.ctx, "2026-11-25").await,
         ));
     }
@@ -129,7 +85,7 @@ async fn a_seven_day_backfill_loads_exactly_seven_days_and_rerunning_changes_not
         scalar(&env.ctx, "SELECT count(*) FROM etl.runs WHERE pipeline = 'hr' AND stage = 'pipeline' AND status = 'succeeded'").await,
         7
     );
-    assert_eq!(doc_count(&env.ctx).await, loaded as u64);
+    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, loaded as u64);
 
     // The plan is now empty, and running the same backfill again changes nothing.
     let request: RunRequest =
@@ -142,7 +98,7 @@ async fn a_seven_day_backfill_loads_exactly_seven_days_and_rerunning_changes_not
     let again = run_hr(&env.ctx, "2026-11-07", input).await.unwrap();
     assert_eq!(again["dates_run"], json!(0));
     assert_eq!(scalar(&env.ctx, rows).await, loaded);
-    assert_eq!(doc_count(&env.ctx).await, loaded as u64);
+    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, loaded as u64);
 
     // reprocess=all plans every date again.
     let all = ledger::dates_to_run(

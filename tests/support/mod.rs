@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use elasticsearch::http::Method;
+use etl_core::search::index::call;
 use etl_core::{probe, Config, Context, EnvSource, Service};
 
 pub fn repo_root() -> PathBuf {
@@ -214,21 +216,65 @@ impl Drop for Scratch {
                 }
                 let _ = s3.delete_bucket().bucket(&config.bucket).send().await;
                 if let Ok(es) = ctx.elasticsearch() {
-                    let _ = es
-                        .send(
-                            elasticsearch::http::Method::Delete,
-                            &format!("/{}*", config.index_prefix),
-                            elasticsearch::http::headers::HeaderMap::new(),
-                            Option::<&()>::None,
-                            Option::<&str>::None,
-                            None,
-                        )
-                        .await;
+                    let pattern = format!("/{}*", config.index_prefix);
+                    let _ = call(es, Method::Delete, &pattern, None).await;
                 }
             });
         })
         .join();
     }
+}
+
+/// The first column of the first row of a query, as an integer.
+pub async fn scalar(ctx: &Context, sql: &str) -> i64 {
+    ctx.postgres()
+        .await
+        .unwrap()
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// A GET against Elasticsearch, as JSON.
+pub async fn es_get(ctx: &Context, path: &str) -> serde_json::Value {
+    call(ctx.elasticsearch().unwrap(), Method::Get, path, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Documents in this test's copy of an index (after the stage's refresh).
+pub async fn doc_count(ctx: &Context, index_base: &str) -> u64 {
+    let index = ctx.index_name(index_base);
+    es_get(ctx, &format!("/{index}/_count")).await["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count for {index}"))
+}
+
+/// An object of this test's bucket.
+pub async fn download(ctx: &Context, key: &str) -> Vec<u8> {
+    ctx.s3()
+        .get_object()
+        .bucket(&ctx.config.bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "GET s3://{}/{key}: {}",
+                ctx.config.bucket,
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        })
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
 }
 
 pub fn free_port() -> u16 {

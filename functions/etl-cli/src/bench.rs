@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use etl_core::search::index::EMPLOYEES;
+use elasticsearch::http::Method;
+use etl_core::search::index::{call, EMPLOYEES};
 use etl_core::stages::hr_hire::{self, HireEvent};
 use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::stages::hr_sync::{self, SyncEvent};
@@ -90,17 +91,14 @@ pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
         .map_err(StageError::postgres)?;
     drop(client);
     let index = ctx.index_name(EMPLOYEES.name);
-    let _ = ctx
-        .elasticsearch()?
-        .send(
-            elasticsearch::http::Method::Delete,
-            &format!("/{index}"),
-            elasticsearch::http::headers::HeaderMap::new(),
-            Option::<&()>::None,
-            Option::<&str>::None,
-            None,
-        )
-        .await;
+    // A missing index is fine: there is nothing to delete.
+    let _ = call(
+        ctx.elasticsearch()?,
+        Method::Delete,
+        &format!("/{index}"),
+        None,
+    )
+    .await;
 
     let hire = timed(
         "hire (generate + clean + COPY + merge)",

@@ -19,6 +19,25 @@ pub const EMPLOYEES: IndexSpec = IndexSpec {
     body: include_str!("../../../../infra/elasticsearch/empleados_search.json"),
 };
 
+/// One request to the cluster with an optional JSON body: the plumbing every index-level
+/// call shares.
+pub async fn call(
+    client: &Elasticsearch,
+    method: Method,
+    path: &str,
+    json_body: Option<&str>,
+) -> Result<elasticsearch::http::response::Response, StageError> {
+    let headers = if json_body.is_some() {
+        json_headers()
+    } else {
+        HeaderMap::new()
+    };
+    client
+        .send(method, path, headers, Option::<&()>::None, json_body, None)
+        .await
+        .map_err(StageError::elasticsearch)
+}
+
 fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -33,33 +52,13 @@ pub async fn ensure_index(
     spec: &IndexSpec,
 ) -> Result<bool, StageError> {
     let path = format!("/{name}");
-    let head = client
-        .send(
-            Method::Head,
-            &path,
-            HeaderMap::new(),
-            Option::<&()>::None,
-            Option::<&str>::None,
-            None,
-        )
-        .await
-        .map_err(StageError::elasticsearch)?;
+    let head = call(client, Method::Head, &path, None).await?;
     match head.status_code().as_u16() {
         200 => return Ok(false),
         404 => {}
         status => return Err(StageError::elasticsearch_status(status, "HEAD index")),
     }
-    let created = client
-        .send(
-            Method::Put,
-            &path,
-            json_headers(),
-            Option::<&()>::None,
-            Some(spec.body),
-            None,
-        )
-        .await
-        .map_err(StageError::elasticsearch)?;
+    let created = call(client, Method::Put, &path, Some(spec.body)).await?;
     let status = created.status_code().as_u16();
     let body = created.text().await.map_err(StageError::elasticsearch)?;
     match status {
@@ -74,17 +73,7 @@ pub async fn ensure_index(
 
 /// Makes every indexed document visible to searches and counts.
 pub async fn refresh(client: &Elasticsearch, index: &str) -> Result<(), StageError> {
-    let response = client
-        .send(
-            Method::Post,
-            &format!("/{index}/_refresh"),
-            HeaderMap::new(),
-            Option::<&()>::None,
-            Option::<&str>::None,
-            None,
-        )
-        .await
-        .map_err(StageError::elasticsearch)?;
+    let response = call(client, Method::Post, &format!("/{index}/_refresh"), None).await?;
     let status = response.status_code().as_u16();
     if (200..300).contains(&status) {
         Ok(())

@@ -102,21 +102,40 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
     let mut client = ctx.postgres().await?;
     let tx = client.transaction().await.map_err(StageError::postgres)?;
     let mut copy = StagingCopy::begin(&tx).await?;
-    let mut rejects = Vec::new();
-    let mut chunk: Vec<Employee> = Vec::with_capacity(CHUNK as usize);
-    let mut start = 0u32;
-    while start < count {
-        let end = start.saturating_add(CHUNK).min(count);
-        chunk.clear();
-        for index in start..end {
-            match clean_and_validate(batch.employee(index), interval) {
-                Ok(employee) => chunk.push(employee),
-                Err(reject) => rejects.push(*reject),
+    // Generation and cleaning run on a blocking thread while the previous chunk is written:
+    // the CPU-bound half and the I/O-bound half overlap. Two chunks in flight bound memory.
+    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<Employee>>(2);
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut rejects = Vec::new();
+        let mut start = 0u32;
+        while start < count {
+            let end = start.saturating_add(CHUNK).min(count);
+            let mut chunk = Vec::with_capacity((end - start) as usize);
+            for index in start..end {
+                match clean_and_validate(batch.employee(index), interval) {
+                    Ok(employee) => chunk.push(employee),
+                    Err(reject) => rejects.push(*reject),
+                }
             }
+            if sender.blocking_send(chunk).is_err() {
+                break; // the writer stopped (its error is reported below)
+            }
+            start = end;
         }
-        copy.write(&chunk).await?;
-        start = end;
+        rejects
+    });
+    let mut written: Result<(), StageError> = Ok(());
+    while let Some(chunk) = chunks.recv().await {
+        if let Err(err) = copy.write(&chunk).await {
+            written = Err(err);
+            break;
+        }
     }
+    drop(chunks);
+    let rejects = producer
+        .await
+        .map_err(|e| StageError::Internal(format!("employee generator panicked: {e}")))?;
+    written?;
     let (staged, inserted) = copy.merge(date, seed).await?;
     save_rejects(&tx, date, seed, &rejects).await?;
     tx.commit().await.map_err(StageError::postgres)?;
