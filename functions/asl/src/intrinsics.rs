@@ -274,6 +274,16 @@ fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, Strin
                     .collect(),
             ))
         }
+        "States.JsonMerge" => {
+            arity(3)?;
+            let deep = args[2]
+                .as_bool()
+                .ok_or_else(|| format!("{name}: the third argument must be a boolean"))?;
+            match (&args[0], &args[1]) {
+                (Value::Object(_), Value::Object(_)) => Ok(merge(args[0].clone(), &args[1], deep)),
+                _ => Err(format!("{name}: both arguments must be objects")),
+            }
+        }
         "States.MathAdd" => {
             arity(2)?;
             Ok(json!(integer(&args[0])? + integer(&args[1])?))
@@ -290,6 +300,25 @@ fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, Strin
             ))
         }
         other => Err(format!("intrinsic function {other} is not supported")),
+    }
+}
+
+/// `States.JsonMerge`: keys of `right` win; with `deep`, nested objects merge too.
+fn merge(left: Value, right: &Value, deep: bool) -> Value {
+    match (left, right) {
+        (Value::Object(mut into), Value::Object(from)) => {
+            for (key, value) in from {
+                let merged = match (deep, into.remove(key)) {
+                    (true, Some(existing @ Value::Object(_))) if value.is_object() => {
+                        merge(existing, value, true)
+                    }
+                    _ => value.clone(),
+                };
+                into.insert(key.clone(), merged);
+            }
+            Value::Object(into)
+        }
+        (_, right) => right.clone(),
     }
 }
 
@@ -374,6 +403,21 @@ mod tests {
             json!("[1,2,2]")
         );
         assert_eq!(eval("States.MathAdd($.n, -1)").unwrap(), json!(2));
+        let input = json!({"a": {"x": 1, "y": 2}, "b": {"a": {"y": 3}, "c": 4}});
+        let ctx = json!({});
+        assert_eq!(
+            evaluate("States.JsonMerge($.a, $.b, false)", &input, &ctx).unwrap(),
+            json!({"x": 1, "y": 2, "a": {"y": 3}, "c": 4})
+        );
+        let nested = json!({"l": {"p": {"x": 1, "y": 2}}, "r": {"p": {"y": 3}}});
+        assert_eq!(
+            evaluate("States.JsonMerge($.l, $.r, true)", &nested, &ctx).unwrap(),
+            json!({"p": {"x": 1, "y": 3}})
+        );
+        assert_eq!(
+            evaluate("States.JsonMerge($.l, $.r, false)", &nested, &ctx).unwrap(),
+            json!({"p": {"y": 3}})
+        );
         assert_eq!(
             eval("States.StringSplit('a,b,,c', ',')").unwrap(),
             json!(["a", "b", "c"])

@@ -8,7 +8,9 @@ use asl::lambda::LambdaFunctions;
 use asl::{Failure, TaskRequest};
 use aws_sdk_lambda::primitives::Blob;
 use etl_core::stage::{invoke_json, logical_date_of};
-use etl_core::stages::{hr_export, hr_hire, hr_schema, hr_sync, plan, record_run};
+use etl_core::stages::{
+    clickstream_simulate, hr_export, hr_hire, hr_schema, hr_sync, plan, record_run,
+};
 use etl_core::{Context, StageError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -23,6 +25,7 @@ pub const FUNCTIONS: &[&str] = &[
     "hr-sync",
     "plan-dates",
     "record-run",
+    "clickstream-simulate",
 ];
 
 /// Runs a stage in this process, exactly as its Lambda binary would.
@@ -38,6 +41,7 @@ pub async fn call_in_process(
         "hr-sync" => invoke_json(payload, |e| hr_sync::run(ctx, e)).await,
         "plan-dates" => invoke_json(payload, |e| plan::run(ctx, e)).await,
         "record-run" => invoke_json(payload, |e| record_run::run(ctx, e)).await,
+        "clickstream-simulate" => invoke_json(payload, |e| clickstream_simulate::run(ctx, e)).await,
         other => Err(StageError::invalid_input(format!(
             "no function named {other:?}; known: {}",
             FUNCTIONS.join(", ")

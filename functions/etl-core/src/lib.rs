@@ -2,6 +2,7 @@
 //! date, schema migrations, and the stages themselves. No Lambda runtime here: the Lambda
 //! entry points and the `etl` CLI are thin shells around this crate.
 
+pub mod clickstream;
 pub mod clients;
 pub mod config;
 pub mod error;

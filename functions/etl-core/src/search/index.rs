@@ -38,6 +38,12 @@ pub async fn call(
         .map_err(StageError::elasticsearch)
 }
 
+/// `ecommerce_clickstream`: one document per event, `_id` = event id.
+pub const CLICKSTREAM: IndexSpec = IndexSpec {
+    name: "ecommerce_clickstream",
+    body: include_str!("../../../../infra/elasticsearch/ecommerce_clickstream.json"),
+};
+
 fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

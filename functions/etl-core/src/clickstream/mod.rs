@@ -1,0 +1,3 @@
+//! The e-commerce clickstream: simulated shopping sessions.
+
+pub mod simulate;
