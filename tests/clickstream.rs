@@ -138,3 +138,77 @@ async fn the_state_machine_simulates_and_records_the_run() {
         2
     );
 }
+
+#[tokio::test]
+async fn funnel_statistics_come_from_aggregations_and_match_the_simulation() {
+    let env = lake().await;
+    let mut carts = 0;
+    let mut purchases = 0;
+    let mut sessions = 0;
+    for hour in [8, 20] {
+        let out = clickstream_simulate::run(
+            &env.ctx,
+            event(json!({"logical_date": "2026-11-24", "params": {"hour": hour, "sessions": 300, "seed": 2}})),
+        )
+        .await
+        .unwrap();
+        carts += out.by_type["add_to_cart"];
+        purchases += out.by_type["purchase"];
+        sessions += u64::from(out.sessions);
+    }
+    // Another day must not leak into the statistics.
+    clickstream_simulate::run(
+        &env.ctx,
+        event(json!({"logical_date": "2026-11-25", "params": {"sessions": 50}})),
+    )
+    .await
+    .unwrap();
+
+    let stats = etl_core::clickstream::stats::funnel(&env.ctx, "2026-11-24".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stats.sessions, sessions);
+    assert_eq!(
+        stats.sessions_with_cart, carts,
+        "one add_to_cart per carting session"
+    );
+    assert_eq!(stats.sessions_with_purchase, purchases);
+    assert!((stats.view_to_cart - carts as f64 / sessions as f64).abs() < 1e-9);
+    let purchase_docs = search_type(&env, "purchase").await;
+    let expected_revenue: f64 = purchase_docs
+        .iter()
+        .filter(|d| d["timestamp"].as_str().unwrap().starts_with("2026-11-24"))
+        .map(|d| d["order_total"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (stats.revenue - expected_revenue).abs() < 0.01,
+        "{} vs {expected_revenue}",
+        stats.revenue
+    );
+    assert!(!stats.top_categories.is_empty());
+    assert!(stats
+        .top_categories
+        .windows(2)
+        .all(|w| w[0].revenue >= w[1].revenue));
+}
+
+#[tokio::test]
+async fn follow_streams_live_events_at_the_requested_rate() {
+    let env = lake().await;
+    let totals = etl_cli::follow::follow(
+        &env.ctx,
+        150,
+        Some(std::time::Duration::from_secs(2)),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(totals.seconds >= 2, "{totals:?}");
+    assert!(totals.events >= 150 * totals.seconds, "{totals:?}");
+    assert_eq!((totals.indexed, totals.failed), (totals.events, 0));
+    let index = env.ctx.index_name(CLICKSTREAM.name);
+    etl_core::search::refresh(env.ctx.elasticsearch().unwrap(), &index)
+        .await
+        .unwrap();
+    assert_eq!(doc_count(&env.ctx, CLICKSTREAM.name).await, totals.indexed);
+}

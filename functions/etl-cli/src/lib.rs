@@ -1,6 +1,7 @@
 //! The `etl` command line: the local front door to the pipelines.
 
 pub mod bench;
+pub mod follow;
 pub mod functions;
 pub mod runner;
 pub mod template;

@@ -87,6 +87,27 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
     },
+    /// Stream simulated clickstream events live, for dashboards (Ctrl-C stops).
+    Simulate {
+        /// Only `clickstream`.
+        what: String,
+        /// Keep streaming; without it, run the clickstream state machine once instead.
+        #[arg(long)]
+        follow: bool,
+        /// Events per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Funnel statistics from Elasticsearch aggregations.
+    Stats {
+        /// Only `clickstream`.
+        what: String,
+        #[arg(long)]
+        date: Option<LogicalDate>,
+    },
     /// List run-ledger rows, newest first.
     Runs {
         #[arg(long)]
@@ -297,6 +318,69 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             println!("{}", serde_json::to_string_pretty(&phases)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate {
+            what,
+            follow,
+            rate,
+            seconds,
+        } => {
+            if what != "clickstream" {
+                bail!("nothing to simulate named {what:?} (have: clickstream)");
+            }
+            if !follow {
+                bail!("use --follow for a live stream, or `etl run clickstream --date D` for one interval");
+            }
+            let ctx = context().await?;
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let totals = etl_cli::follow::follow(
+                &ctx,
+                rate,
+                seconds.map(std::time::Duration::from_secs),
+                stop,
+            )
+            .await?;
+            eprintln!(
+                "streamed {} events in {} s ({} indexed, {} failed)",
+                totals.events, totals.seconds, totals.indexed, totals.failed
+            );
+            Ok(if totals.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Stats { what, date } => {
+            if what != "clickstream" {
+                bail!("no statistics for {what:?} (have: clickstream)");
+            }
+            let ctx = context().await?;
+            let date = date.unwrap_or_else(today);
+            let s = etl_core::clickstream::stats::funnel(&ctx, date).await?;
+            println!("clickstream funnel for {date}");
+            println!("  events                {:>10}", s.events);
+            println!("  sessions              {:>10}", s.sessions);
+            println!(
+                "  → added to cart       {:>10}  ({:.1} %)",
+                s.sessions_with_cart,
+                s.view_to_cart * 100.0
+            );
+            println!(
+                "  → purchased           {:>10}  ({:.1} % of carts)",
+                s.sessions_with_purchase,
+                s.cart_to_purchase * 100.0
+            );
+            println!("  revenue               {:>10.2}", s.revenue);
+            println!("  top categories by revenue:");
+            for c in &s.top_categories {
+                println!(
+                    "    {:<20} {:>6} purchases {:>12.2}",
+                    c.category, c.purchases, c.revenue
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs {

@@ -1,3 +1,4 @@
 //! The e-commerce clickstream: simulated shopping sessions.
 
 pub mod simulate;
+pub mod stats;
