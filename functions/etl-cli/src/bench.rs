@@ -130,3 +130,118 @@ pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
     .await?;
     Ok(vec![hire, sync])
 }
+
+/// `etl bench clickstream`: simulate → bulk-index `events` events, then the server's own
+/// ceiling for the same documents: pre-built NDJSON bodies of the same size, posted by the
+/// same HTTP client, one request at a time like the sink.
+pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, StageError> {
+    use etl_core::clickstream::simulate::{interval, Simulation};
+    use etl_core::search::bulk::append_index_action;
+    use etl_core::search::index::CLICKSTREAM;
+    use etl_core::search::{ensure_index, refresh, BulkConfig, BulkSink};
+
+    let es = ctx.elasticsearch()?;
+    let index = ctx.index_name(&format!("bench_{}", CLICKSTREAM.name));
+    let _ = call(es, Method::Delete, &format!("/{index}"), None).await;
+    ensure_index(es, &index, &CLICKSTREAM).await?;
+    let date: LogicalDate =
+        BENCH_DATE
+            .parse()
+            .map_err(|e: etl_core::logical_date::LogicalDateError| {
+                StageError::Internal(e.to_string())
+            })?;
+    let (start, end) =
+        interval(date.date(), None).ok_or_else(|| StageError::Internal("interval".into()))?;
+    let simulation = Simulation {
+        start,
+        end,
+        seed: 0,
+        users: 50_000,
+    };
+
+    let pipeline = timed(
+        "simulate + bulk index (the stage's path)",
+        |n: &u64| *n,
+        async {
+            let mut sink = BulkSink::new(es, &index, BulkConfig::default());
+            let mut sent = 0u64;
+            let mut session = 0u32;
+            while sent < events {
+                for e in simulation.session(session) {
+                    sink.push(e.event_id.clone(), &e).await?;
+                    sent += 1;
+                }
+                session += 1;
+            }
+            let report = sink.finish().await?;
+            refresh(es, &index).await?;
+            Ok(report.indexed)
+        },
+    )
+    .await?;
+
+    // The ceiling: the same documents, serialised beforehand, into a fresh index.
+    let ceiling_index = format!("{index}_ceiling");
+    let _ = call(es, Method::Delete, &format!("/{ceiling_index}"), None).await;
+    ensure_index(es, &ceiling_index, &CLICKSTREAM).await?;
+    let per_request = BulkConfig::default().max_docs;
+    let mut bodies = Vec::new();
+    let mut body = Vec::new();
+    let (mut in_body, mut total, mut session) = (0usize, 0u64, 0u32);
+    while total < events {
+        for e in simulation.session(session) {
+            let source =
+                serde_json::to_vec(&e).map_err(|err| StageError::Internal(err.to_string()))?;
+            append_index_action(&mut body, &ceiling_index, &e.event_id, &source);
+            in_body += 1;
+            total += 1;
+            if in_body == per_request {
+                bodies.push((std::mem::take(&mut body), in_body));
+                in_body = 0;
+            }
+        }
+        session += 1;
+    }
+    if in_body > 0 {
+        bodies.push((body, in_body));
+    }
+    let ceiling = timed(
+        "server ceiling (pre-built NDJSON, same client)",
+        |n: &u64| *n,
+        async {
+            let mut indexed = 0u64;
+            for (body, docs) in bodies {
+                let mut headers = elasticsearch::http::headers::HeaderMap::new();
+                headers.insert(
+                    elasticsearch::http::headers::CONTENT_TYPE,
+                    elasticsearch::http::headers::HeaderValue::from_static("application/x-ndjson"),
+                );
+                let response = es
+                    .send(
+                        Method::Post,
+                        "/_bulk",
+                        headers,
+                        Option::<&()>::None,
+                        Some(body),
+                        None,
+                    )
+                    .await
+                    .map_err(StageError::elasticsearch)?;
+                if !response.status_code().is_success() {
+                    return Err(StageError::elasticsearch_status(
+                        response.status_code().as_u16(),
+                        "bulk",
+                    ));
+                }
+                let _ = response.bytes().await;
+                indexed += docs as u64;
+            }
+            refresh(es, &ceiling_index).await?;
+            Ok(indexed)
+        },
+    )
+    .await?;
+    let _ = call(es, Method::Delete, &format!("/{index}"), None).await;
+    let _ = call(es, Method::Delete, &format!("/{ceiling_index}"), None).await;
+    Ok(vec![pipeline, ceiling])
+}

@@ -82,7 +82,7 @@ enum Command {
     },
     /// Measure a pipeline's throughput and memory (see BENCHMARKS.md).
     Bench {
-        /// Only `hr` for now.
+        /// `hr` (rows = employees) or `clickstream` (rows = events).
         pipeline: String,
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
@@ -301,11 +301,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Bench { pipeline, rows } => {
-            if pipeline != "hr" {
-                bail!("no benchmark for {pipeline:?} (have: hr)");
-            }
             let ctx = context().await?;
-            let phases = etl_cli::bench::hr(&ctx, rows).await?;
+            let phases = match pipeline.as_str() {
+                "hr" => etl_cli::bench::hr(&ctx, rows).await?,
+                "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
+                other => bail!("no benchmark for {other:?} (have: hr, clickstream)"),
+            };
             for p in &phases {
                 eprintln!(
                     "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
