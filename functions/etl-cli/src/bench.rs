@@ -68,27 +68,16 @@ pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
     hr_schema::run(ctx, SchemaEvent::default()).await?;
     // Start from nothing for this date, so the load really inserts every row.
     let client = ctx.postgres().await?;
-    client
-        .execute(
-            "DELETE FROM hr.employees WHERE logical_date = $1",
-            &[&date.date()],
-        )
-        .await
-        .map_err(StageError::postgres)?;
-    client
-        .execute(
-            "DELETE FROM hr.employee_rejects WHERE logical_date = $1",
-            &[&date.date()],
-        )
-        .await
-        .map_err(StageError::postgres)?;
-    client
-        .execute(
-            "DELETE FROM etl.runs WHERE logical_date = $1",
-            &[&date.date()],
-        )
-        .await
-        .map_err(StageError::postgres)?;
+    for delete in [
+        "DELETE FROM hr.employees WHERE logical_date = $1",
+        "DELETE FROM hr.employee_rejects WHERE logical_date = $1",
+        "DELETE FROM etl.runs WHERE logical_date = $1",
+    ] {
+        client
+            .execute(delete, &[&date.date()])
+            .await
+            .map_err(StageError::postgres)?;
+    }
     drop(client);
     let index = ctx.index_name(EMPLOYEES.name);
     // A missing index is fine: there is nothing to delete.
@@ -136,7 +125,7 @@ pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
 /// same HTTP client, one request at a time like the sink.
 pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, StageError> {
     use etl_core::clickstream::simulate::{interval, Simulation};
-    use etl_core::search::bulk::append_index_action;
+    use etl_core::search::bulk::{append_index_action, post_bulk};
     use etl_core::search::index::CLICKSTREAM;
     use etl_core::search::{ensure_index, refresh, BulkConfig, BulkSink};
 
@@ -211,29 +200,10 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
         async {
             let mut indexed = 0u64;
             for (body, docs) in bodies {
-                let mut headers = elasticsearch::http::headers::HeaderMap::new();
-                headers.insert(
-                    elasticsearch::http::headers::CONTENT_TYPE,
-                    elasticsearch::http::headers::HeaderValue::from_static("application/x-ndjson"),
-                );
-                let response = es
-                    .send(
-                        Method::Post,
-                        "/_bulk",
-                        headers,
-                        Option::<&()>::None,
-                        Some(body),
-                        None,
-                    )
-                    .await
-                    .map_err(StageError::elasticsearch)?;
-                if !response.status_code().is_success() {
-                    return Err(StageError::elasticsearch_status(
-                        response.status_code().as_u16(),
-                        "bulk",
-                    ));
+                let (status, _) = post_bulk(es, body).await?;
+                if !(200..300).contains(&status) {
+                    return Err(StageError::elasticsearch_status(status, "bulk"));
                 }
-                let _ = response.bytes().await;
                 indexed += docs as u64;
             }
             refresh(es, &ceiling_index).await?;

@@ -146,6 +146,37 @@ pub fn backoff(config: &BulkConfig, attempt: u32) -> Duration {
         .min(config.max_backoff)
 }
 
+/// Posts one NDJSON body to `_bulk`; returns the HTTP status and the response body.
+pub async fn post_bulk(
+    client: &Elasticsearch,
+    body: Vec<u8>,
+) -> Result<(u16, bytes::Bytes), StageError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    let response = client
+        .send(
+            Method::Post,
+            "/_bulk",
+            headers,
+            Option::<&()>::None,
+            Some(body),
+            None,
+        )
+        .await
+        .map_err(StageError::elasticsearch)?;
+    let status = response.status_code().as_u16();
+    let bytes = response.bytes().await.map_err(|e| {
+        StageError::unavailable(
+            crate::Service::Elasticsearch,
+            format!("reading bulk response: {}", error_chain(&e)),
+        )
+    })?;
+    Ok((status, bytes))
+}
+
 /// A pending document: its `_id` and serialised source.
 struct Pending {
     id: String,
@@ -257,31 +288,8 @@ impl<'a> BulkSink<'a> {
     }
 
     async fn send(&mut self, body: Vec<u8>, items: usize) -> Result<Vec<ItemOutcome>, StageError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        );
         self.report.requests += 1;
-        let response = self
-            .client
-            .send(
-                Method::Post,
-                "/_bulk",
-                headers,
-                Option::<&()>::None,
-                Some(body),
-                None,
-            )
-            .await
-            .map_err(StageError::elasticsearch)?;
-        let status = response.status_code().as_u16();
-        let bytes = response.bytes().await.map_err(|e| {
-            StageError::unavailable(
-                crate::Service::Elasticsearch,
-                format!("reading bulk response: {}", error_chain(&e)),
-            )
-        })?;
+        let (status, bytes) = post_bulk(self.client, body).await?;
         if !(200..300).contains(&status) {
             return Err(StageError::elasticsearch_status(
                 status,
