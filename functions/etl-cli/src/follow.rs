@@ -43,7 +43,6 @@ pub async fn follow(
         seed: started_at.timestamp_micros() as u64,
         users: 5_000,
     };
-    let began = Instant::now();
     let mut totals = FollowTotals::default();
     let mut session = 0u32;
     tokio::pin!(stop);
@@ -78,7 +77,7 @@ pub async fn follow(
             failed_total = totals.failed,
             "live clickstream"
         );
-        if duration.is_some_and(|d| began.elapsed() >= d) {
+        if duration.is_some_and(|d| totals.seconds >= d.as_secs().max(1)) {
             return Ok(totals);
         }
         let rest = Duration::from_secs(1).saturating_sub(tick.elapsed());
