@@ -95,28 +95,32 @@ impl TestDatabase {
     }
 }
 
+/// Runs clean-up work to completion from `Drop`, which has no async context to borrow: on a
+/// thread with a small runtime of its own. Best effort, like any clean-up.
+fn run_to_completion<F: std::future::Future<Output = ()> + Send + 'static>(work: F) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(work);
+        }
+    })
+    .join();
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let admin = self.admin.clone();
         let name = self.name.clone();
-        // Drop runs outside any async context we could borrow; use a small runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        run_to_completion(async move {
+            if let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await {
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
     }
 }
 
@@ -190,38 +194,29 @@ struct Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let config = self.config.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        run_to_completion(async move {
+            let Ok(ctx) = Context::new(config.clone()).await else {
                 return;
             };
-            rt.block_on(async move {
-                let Ok(ctx) = Context::new(config.clone()).await else {
-                    return;
-                };
-                let s3 = ctx.s3();
-                if let Ok(listed) = s3.list_objects_v2().bucket(&config.bucket).send().await {
-                    for object in listed.contents() {
-                        if let Some(key) = object.key() {
-                            let _ = s3
-                                .delete_object()
-                                .bucket(&config.bucket)
-                                .key(key)
-                                .send()
-                                .await;
-                        }
+            let s3 = ctx.s3();
+            if let Ok(listed) = s3.list_objects_v2().bucket(&config.bucket).send().await {
+                for object in listed.contents() {
+                    if let Some(key) = object.key() {
+                        let _ = s3
+                            .delete_object()
+                            .bucket(&config.bucket)
+                            .key(key)
+                            .send()
+                            .await;
                     }
                 }
-                let _ = s3.delete_bucket().bucket(&config.bucket).send().await;
-                if let Ok(es) = ctx.elasticsearch() {
-                    let pattern = format!("/{}*", config.index_prefix);
-                    let _ = call(es, Method::Delete, &pattern, None).await;
-                }
-            });
-        })
-        .join();
+            }
+            let _ = s3.delete_bucket().bucket(&config.bucket).send().await;
+            if let Ok(es) = ctx.elasticsearch() {
+                let pattern = format!("/{}*", config.index_prefix);
+                let _ = call(es, Method::Delete, &pattern, None).await;
+            }
+        });
     }
 }
 

@@ -14,6 +14,12 @@ use serde::Serialize;
 /// A date no pipeline uses, so the benchmark never mixes with real data.
 const BENCH_DATE: &str = "2001-01-01";
 
+fn bench_date() -> Result<LogicalDate, StageError> {
+    BENCH_DATE
+        .parse()
+        .map_err(|e: etl_core::logical_date::LogicalDateError| StageError::Internal(e.to_string()))
+}
+
 #[derive(Debug, Serialize)]
 pub struct Phase {
     pub name: &'static str,
@@ -59,12 +65,7 @@ where
 }
 
 pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
-    let date: LogicalDate =
-        BENCH_DATE
-            .parse()
-            .map_err(|e: etl_core::logical_date::LogicalDateError| {
-                StageError::Internal(e.to_string())
-            })?;
+    let date = bench_date()?;
     hr_schema::run(ctx, SchemaEvent::default()).await?;
     // Start from nothing for this date, so the load really inserts every row.
     let client = ctx.postgres().await?;
@@ -133,12 +134,7 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
     let index = ctx.index_name(&format!("bench_{}", CLICKSTREAM.name));
     let _ = call(es, Method::Delete, &format!("/{index}"), None).await;
     ensure_index(es, &index, &CLICKSTREAM).await?;
-    let date: LogicalDate =
-        BENCH_DATE
-            .parse()
-            .map_err(|e: etl_core::logical_date::LogicalDateError| {
-                StageError::Internal(e.to_string())
-            })?;
+    let date = bench_date()?;
     let (start, end) =
         interval(date.date(), None).ok_or_else(|| StageError::Internal("interval".into()))?;
     let simulation = Simulation {
