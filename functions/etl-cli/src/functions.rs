@@ -17,16 +17,34 @@ use futures::FutureExt;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-/// Every function binary this workspace builds, by the name the template gives it.
-pub const FUNCTIONS: &[&str] = &[
-    "hr-schema",
-    "hr-hire",
-    "hr-export",
-    "hr-sync",
-    "plan-dates",
-    "record-run",
-    "clickstream-simulate",
+type Handler = for<'a> fn(&'a Context, Value) -> BoxFuture<'a, Result<Value, StageError>>;
+
+/// One entry of the registry: a function's name (its binary, as the template names it) and
+/// the stage its Lambda `main` wraps.
+macro_rules! stage {
+    ($name:literal, $module:ident) => {{
+        fn handler(ctx: &Context, payload: Value) -> BoxFuture<'_, Result<Value, StageError>> {
+            invoke_json(payload, move |e| $module::run(ctx, e)).boxed()
+        }
+        ($name, handler as Handler)
+    }};
+}
+
+/// Every function binary this workspace builds: the one list of names and stages.
+const REGISTRY: &[(&str, Handler)] = &[
+    stage!("hr-schema", hr_schema),
+    stage!("hr-hire", hr_hire),
+    stage!("hr-export", hr_export),
+    stage!("hr-sync", hr_sync),
+    stage!("plan-dates", plan),
+    stage!("record-run", record_run),
+    stage!("clickstream-simulate", clickstream_simulate),
 ];
+
+/// The function names, in registry order.
+pub fn function_names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|(name, _)| *name).collect()
+}
 
 /// Runs a stage in this process, exactly as its Lambda binary would.
 pub async fn call_in_process(
@@ -34,19 +52,29 @@ pub async fn call_in_process(
     function: &str,
     payload: Value,
 ) -> Result<Value, StageError> {
-    match function {
-        "hr-schema" => invoke_json(payload, |e| hr_schema::run(ctx, e)).await,
-        "hr-hire" => invoke_json(payload, |e| hr_hire::run(ctx, e)).await,
-        "hr-export" => invoke_json(payload, |e| hr_export::run(ctx, e)).await,
-        "hr-sync" => invoke_json(payload, |e| hr_sync::run(ctx, e)).await,
-        "plan-dates" => invoke_json(payload, |e| plan::run(ctx, e)).await,
-        "record-run" => invoke_json(payload, |e| record_run::run(ctx, e)).await,
-        "clickstream-simulate" => invoke_json(payload, |e| clickstream_simulate::run(ctx, e)).await,
-        other => Err(StageError::invalid_input(format!(
-            "no function named {other:?}; known: {}",
-            FUNCTIONS.join(", ")
+    match REGISTRY.iter().find(|(name, _)| *name == function) {
+        Some((_, handler)) => handler(ctx, payload).await,
+        None => Err(StageError::invalid_input(format!(
+            "no function named {function:?}; known: {}",
+            function_names().join(", ")
         ))),
     }
+}
+
+/// The span every invocation runs in: function, request id and logical date on each line.
+fn invoke_span(
+    function: &str,
+    request: &TaskRequest,
+    payload: &Value,
+    via: &'static str,
+) -> tracing::Span {
+    tracing::info_span!(
+        "invoke",
+        function,
+        via,
+        request_id = %format!("{}/{}/{}", request.execution_name, request.state, request.retry_count),
+        logical_date = logical_date_of(payload).unwrap_or("-"),
+    )
 }
 
 /// The error a failed Lambda reports to Step Functions: name = `errorType`, cause = the
@@ -69,16 +97,7 @@ impl LambdaFunctions for InProcess {
         payload: Value,
         request: &'a TaskRequest,
     ) -> BoxFuture<'a, Result<Value, Failure>> {
-        let request_id = format!(
-            "{}/{}/{}",
-            request.execution_name, request.state, request.retry_count
-        );
-        let span = tracing::info_span!(
-            "invoke",
-            function,
-            request_id = %request_id,
-            logical_date = logical_date_of(&payload).unwrap_or("-"),
-        );
+        let span = invoke_span(function, request, &payload, "in-process");
         async move {
             call_in_process(&self.ctx, function, payload).await.map_err(|err| {
                 tracing::warn!(error_type = err.kind().as_str(), error = %err, "function failed");
@@ -156,13 +175,7 @@ impl LambdaFunctions for OverInvokeApi {
         payload: Value,
         request: &'a TaskRequest,
     ) -> BoxFuture<'a, Result<Value, Failure>> {
-        let span = tracing::info_span!(
-            "invoke",
-            function,
-            via = "invoke-api",
-            state = %request.state,
-            logical_date = logical_date_of(&payload).unwrap_or("-"),
-        );
+        let span = invoke_span(function, request, &payload, "invoke-api");
         async move { OverInvokeApi::call(self, function, &payload).await }
             .instrument(span)
             .boxed()

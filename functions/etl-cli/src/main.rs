@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use etl_cli::functions::{call_in_process, OverInvokeApi, FUNCTIONS};
+use etl_cli::functions::{call_in_process, function_names, OverInvokeApi};
 use etl_cli::runner::{run_machine, FunctionHost, RunReport, RunSettings};
 use etl_cli::template::Template;
 use etl_core::ledger::{self, Reprocess};
@@ -460,7 +460,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("  {:<20} {}", m.name, m.definition_path.display());
             }
             println!("functions:");
-            for f in FUNCTIONS {
+            for f in function_names() {
                 println!("  {f}");
             }
             Ok(ExitCode::SUCCESS)

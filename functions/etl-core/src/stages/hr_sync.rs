@@ -73,16 +73,12 @@ pub async fn run(ctx: &Context, event: SyncEvent) -> Result<SyncOutput, StageErr
         "sync",
         date,
         execution.as_deref(),
-        run_with(ctx, event, BulkConfig::default()),
+        sync(ctx, event),
     )
     .await
 }
 
-pub async fn run_with(
-    ctx: &Context,
-    event: SyncEvent,
-    bulk: BulkConfig,
-) -> Result<SyncOutput, StageError> {
+async fn sync(ctx: &Context, event: SyncEvent) -> Result<SyncOutput, StageError> {
     let date = event.logical_date;
     let next = date.next().ok_or_else(|| {
         StageError::invalid_input(format!("{date} has no following day in range"))
@@ -100,7 +96,7 @@ pub async fn run_with(
         .map_err(StageError::postgres)?;
     pin_mut!(rows);
 
-    let mut sink = BulkSink::new(es, &index, bulk);
+    let mut sink = BulkSink::new(es, &index, BulkConfig::default());
     let mut selected = 0u64;
     while let Some(row) = rows.try_next().await.map_err(StageError::postgres)? {
         let doc = EmployeeDoc {
