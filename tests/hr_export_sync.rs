@@ -196,7 +196,7 @@ async fn large_exports_stream_through_a_multipart_upload() {
     .expect("export hung")
     .unwrap();
     assert!(out.parts >= 2, "{out:?}");
-    assert!(out.bytes > hr_export::PART_SIZE as u64);
+    assert!(out.bytes > etl_core::s3::PART_SIZE as u64);
     let body = download(&env.ctx, &out.key).await;
     assert_eq!(body.len() as u64, out.bytes);
     assert_eq!(

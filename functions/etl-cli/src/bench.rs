@@ -211,3 +211,152 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
     let _ = call(es, Method::Delete, &format!("/{ceiling_index}"), None).await;
     Ok(vec![pipeline, ceiling])
 }
+
+/// `etl bench marketing`: the whole pipeline in one process, stage by stage as the state
+/// machine runs it (the generate Map with its concurrency), then the S3 server's ceiling for
+/// the same bytes: PUT and GET of objects of the same sizes, with the same concurrency.
+pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
+    use etl_core::s3;
+    use futures::{StreamExt, TryStreamExt};
+    use marketing::stages::plan::{self, PlanEvent};
+    use marketing::stages::{generate, report, unify};
+
+    /// The state machine's Map runs this many generate tasks at once.
+    const MAP_CONCURRENCY: usize = 10;
+    let date = bench_date()?;
+    let bucket: &str = &ctx.config.bucket;
+    let planned = plan::run(
+        ctx,
+        PlanEvent {
+            logical_date: date,
+            rows: Some(rows),
+            partition_rows: None,
+            partitions_per_task: None,
+            seed: None,
+            execution: None,
+        },
+    )
+    .await?;
+    let tasks = planned.tasks.clone();
+    let generated = timed(
+        "generate (Map of tasks, 10 at once) → S3",
+        |n: &u64| *n,
+        async {
+            let outputs: Vec<generate::GenerateOutput> = futures::stream::iter(tasks)
+                .map(|task| generate::run(ctx, task))
+                .buffer_unordered(MAP_CONCURRENCY)
+                .try_collect()
+                .await?;
+            Ok(outputs.iter().map(|o| o.rows).sum())
+        },
+    )
+    .await?;
+    let unified = timed("unify (polars) → Parquet + CSV → S3", |n: &u64| *n, async {
+        let out = unify::run(
+            ctx,
+            unify::UnifyEvent {
+                logical_date: date,
+                execution: None,
+                local_dir: None,
+            },
+        )
+        .await?;
+        Ok(out.rows_out)
+    })
+    .await?;
+    let reported = timed(
+        "report (polars aggregations, charts) → S3",
+        |n: &u64| *n,
+        async {
+            let out = report::run(
+                ctx,
+                report::ReportEvent {
+                    logical_date: date,
+                    execution: None,
+                },
+            )
+            .await?;
+            Ok(out.rows)
+        },
+    )
+    .await?;
+    let pipeline_seconds = generated.seconds + unified.seconds + reported.seconds;
+
+    // The ceiling: the same objects' bytes, moved without any of the pipeline's work.
+    let raw = s3::list(ctx, bucket, &marketing::dataset::raw_prefix(date)).await?;
+    let bodies: Vec<(String, bytes::Bytes)> = futures::stream::iter(raw)
+        .map(|entry| async move {
+            let body = s3::get(ctx, bucket, &entry.key).await?;
+            Ok::<_, StageError>((format!("bench-ceiling/{}", entry.key), body))
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let (parquet_key, csv_key) = unify::master_keys(date);
+    let curated = [
+        s3::get(ctx, bucket, &parquet_key).await?,
+        s3::get(ctx, bucket, &csv_key).await?,
+    ];
+    let raw_put =
+        timed(
+            "S3 ceiling: PUT the raw partitions' bytes",
+            |n: &u64| *n,
+            async {
+                futures::stream::iter(bodies.clone())
+            .map(|(key, body)| async move { s3::put(ctx, bucket, &key, "text/csv", body).await })
+            .buffer_unordered(MAP_CONCURRENCY * 4)
+            .try_collect::<Vec<()>>()
+            .await?;
+                Ok(rows)
+            },
+        )
+        .await?;
+    let raw_get = timed(
+        "S3 ceiling: GET them back (8 at once)",
+        |n: &u64| *n,
+        async {
+            futures::stream::iter(bodies.iter().map(|(key, _)| key.clone()))
+                .map(|key| async move { s3::get(ctx, bucket, &key).await })
+                .buffered(8)
+                .try_collect::<Vec<_>>()
+                .await?;
+            Ok(rows)
+        },
+    )
+    .await?;
+    let curated_io = timed(
+        "S3 ceiling: PUT master Parquet + CSV, GET Parquet",
+        |n: &u64| *n,
+        async {
+            for (i, body) in curated.iter().enumerate() {
+                let key = format!("bench-ceiling/curated-{i}");
+                let mut writer =
+                    s3::ObjectWriter::new(ctx, bucket, &key, "application/octet-stream");
+                writer.write(body).await?;
+                writer.finish().await?;
+            }
+            s3::get(ctx, bucket, "bench-ceiling/curated-0").await?;
+            Ok(rows)
+        },
+    )
+    .await?;
+    s3::delete_prefix(ctx, bucket, "bench-ceiling/").await?;
+    let ceiling_seconds = raw_put.seconds + raw_get.seconds + curated_io.seconds;
+    let total = |name, seconds: f64| Phase {
+        name,
+        rows,
+        seconds,
+        rows_per_second: rows as f64 / seconds.max(1e-9),
+        peak_rss_mib: None,
+    };
+    Ok(vec![
+        generated,
+        unified,
+        reported,
+        total("pipeline end to end (sum of the stages)", pipeline_seconds),
+        raw_put,
+        raw_get,
+        curated_io,
+        total("S3 ceiling for the same bytes (sum)", ceiling_seconds),
+    ])
+}

@@ -14,6 +14,10 @@ use etl_core::stages::{
 use etl_core::{Context, StageError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use marketing::stages::{
+    generate as marketing_generate, plan as marketing_plan, report as marketing_report,
+    unify as marketing_unify,
+};
 use serde_json::{json, Value};
 use tracing::Instrument;
 
@@ -39,6 +43,10 @@ const REGISTRY: &[(&str, Handler)] = &[
     stage!("plan-dates", plan),
     stage!("record-run", record_run),
     stage!("clickstream-simulate", clickstream_simulate),
+    stage!("marketing-plan", marketing_plan),
+    stage!("marketing-generate", marketing_generate),
+    stage!("marketing-unify", marketing_unify),
+    stage!("marketing-report", marketing_report),
 ];
 
 /// The function names, in registry order.

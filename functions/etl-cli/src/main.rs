@@ -82,7 +82,8 @@ enum Command {
     },
     /// Measure a pipeline's throughput and memory (see BENCHMARKS.md).
     Bench {
-        /// `hr` (rows = employees) or `clickstream` (rows = events).
+        /// `hr` (rows = employees), `clickstream` (rows = events) or `marketing` (rows =
+        /// campaign rows; the seed's volume is 500000).
         pipeline: String,
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
@@ -104,6 +105,13 @@ enum Command {
     /// Funnel statistics from Elasticsearch aggregations.
     Stats {
         /// Only `clickstream`.
+        what: String,
+        #[arg(long)]
+        date: Option<LogicalDate>,
+    },
+    /// Print a pipeline's stored report: the marketing KPI tables of a date.
+    Report {
+        /// Only `marketing`.
         what: String,
         #[arg(long)]
         date: Option<LogicalDate>,
@@ -305,7 +313,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let phases = match pipeline.as_str() {
                 "hr" => etl_cli::bench::hr(&ctx, rows).await?,
                 "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
-                other => bail!("no benchmark for {other:?} (have: hr, clickstream)"),
+                "marketing" => etl_cli::bench::marketing(&ctx, rows).await?,
+                other => bail!("no benchmark for {other:?} (have: hr, clickstream, marketing)"),
             };
             for p in &phases {
                 eprintln!(
@@ -353,6 +362,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Report { what, date } => {
+            if what != "marketing" {
+                bail!("no report for {what:?} (have: marketing)");
+            }
+            let ctx = context().await?;
+            let date = date.unwrap_or_else(today);
+            let report = marketing::stages::report::load(&ctx, date).await?;
+            print!("{}", marketing::render::text(&report));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Stats { what, date } => {
             if what != "clickstream" {

@@ -11,6 +11,8 @@ pub mod ledger;
 pub mod logical_date;
 pub mod migrations;
 pub mod probe;
+pub mod rng;
+pub mod s3;
 pub mod search;
 pub mod stage;
 pub mod stages;

@@ -7,6 +7,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
+
+use crate::rng::mix;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
@@ -139,13 +141,6 @@ pub struct Simulation {
     pub seed: u64,
     /// Distinct users sessions are drawn from.
     pub users: u32,
-}
-
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 fn weighted<'a>(rng: &mut StdRng, items: &[(&'a str, u32)]) -> &'a str {

@@ -6,6 +6,8 @@ use fake::faker::name::raw::{FirstName, LastName};
 use fake::locales::EN;
 use fake::Fake;
 use rand::rngs::StdRng;
+
+use crate::rng::mix;
 use rand::{RngExt, SeedableRng};
 
 use super::clean::RawEmployee;
@@ -23,14 +25,6 @@ pub struct HireBatch {
 /// (validation rejects them): generated on purpose, as real feeds have both.
 const MESSY_PER_MILLE: u32 = 30;
 const INVALID_PER_MILLE: u32 = 2;
-
-/// SplitMix64: a fast, well-mixed 64-bit hash of the row's coordinates.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
 
 fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
     items[rng.random_range(0..items.len())]

@@ -1,0 +1,11 @@
+//! Lambda `marketing-plan`: plans a marketing day: validates its size and splits it into partitions for the generate fan-out.
+
+use marketing::stages::plan;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_support::run("marketing-plan", |ctx, event| async move {
+        plan::run(&ctx, event).await
+    })
+    .await
+}

@@ -1,0 +1,11 @@
+//! Lambda `marketing-unify`: unifies a day's raw partitions into the master dataset (Parquet + CSV), quarantining bad data.
+
+use marketing::stages::unify;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_support::run("marketing-unify", |ctx, event| async move {
+        unify::run(&ctx, event).await
+    })
+    .await
+}

@@ -1,0 +1,6 @@
+//! The marketing pipeline's stages, one Lambda function each.
+
+pub mod generate;
+pub mod plan;
+pub mod report;
+pub mod unify;

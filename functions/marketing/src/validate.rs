@@ -1,0 +1,297 @@
+//! Reading and checking one raw partition with polars: the header must be ours, the file must
+//! parse with the explicit schema, and every row must be in range and internally consistent.
+//! A file that fails the first two is corrupt as a whole; a row that fails the third is
+//! quarantined on its own, with the first rule it breaks as its reason.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{Duration, NaiveDate};
+use etl_core::LogicalDate;
+use polars::prelude::*;
+use polars_buffer::Buffer;
+
+use crate::dataset::{header, ranges, schema, AUDIENCES, COLUMNS, PLATFORMS};
+
+/// The column quarantined rows carry their reason in.
+pub const REASON_COLUMN: &str = "reject_reason";
+
+/// What one raw partition turned out to be.
+#[derive(Debug)]
+pub enum PartitionCheck {
+    /// Not usable at all: wrong header, or a value that does not parse with the schema.
+    Corrupt { reason: String },
+    /// Parsed: `good` rows go to the master dataset, `rejected` rows (with a
+    /// [`REASON_COLUMN`]) to quarantine.
+    Parsed {
+        good: DataFrame,
+        rejected: DataFrame,
+    },
+}
+
+/// Checks one raw partition's bytes for the given logical date.
+pub fn check_partition(bytes: Bytes, date: LogicalDate) -> PartitionCheck {
+    if let Err(reason) = check_header(&bytes) {
+        return PartitionCheck::Corrupt { reason };
+    }
+    match parse_and_validate(bytes, date) {
+        Ok((good, rejected)) => PartitionCheck::Parsed { good, rejected },
+        Err(err) => PartitionCheck::Corrupt {
+            reason: format!("does not parse with the schema: {err}"),
+        },
+    }
+}
+
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    let line_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let found = String::from_utf8_lossy(&bytes[..line_end]);
+    let found = found.trim_end_matches('\r');
+    let expected = header();
+    if found == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "header mismatch: expected {expected:?}, found {found:?}"
+        ))
+    }
+}
+
+fn parse_and_validate(bytes: Bytes, date: LogicalDate) -> PolarsResult<(DataFrame, DataFrame)> {
+    let source = ScanSources::Buffers(Arc::from([Buffer::from_owner(bytes)]));
+    let checked = LazyCsvReader::new_with_sources(source)
+        .with_has_header(true)
+        .with_schema(Some(Arc::new(schema())))
+        .finish()?
+        .with_column(reject_reason(date).alias(REASON_COLUMN))
+        .collect()?;
+    let good = checked
+        .clone()
+        .lazy()
+        .filter(col(REASON_COLUMN).is_null())
+        .select(COLUMNS.map(col))
+        .collect()?;
+    let rejected = checked
+        .lazy()
+        .filter(col(REASON_COLUMN).is_not_null())
+        .collect()?;
+    Ok((good, rejected))
+}
+
+/// The first rule a row breaks, or null. Rules are checked in order, so a row with a missing
+/// value is reported as such rather than as out of range.
+fn reject_reason(date: LogicalDate) -> Expr {
+    let rules = rules(date);
+    rules.into_iter().rev().fold(
+        lit(NULL).cast(DataType::String),
+        |otherwise, (broken, reason)| when(broken).then(lit(reason)).otherwise(otherwise),
+    )
+}
+
+fn rules(date: LogicalDate) -> Vec<(Expr, &'static str)> {
+    let any_null = COLUMNS
+        .iter()
+        .map(|c| col(*c).is_null())
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    let one_of = |column: &str, allowed: &[&str]| {
+        allowed
+            .iter()
+            .map(|value| col(column).eq(lit(*value)))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false))
+            .not()
+    };
+    let outside = |column: &str, low: f64, high: f64| {
+        col(column)
+            .cast(DataType::Float64)
+            .lt(lit(low))
+            .or(col(column).cast(DataType::Float64).gt(lit(high)))
+    };
+    let day = |d: NaiveDate| (d - epoch()).num_days() as i32;
+    let last = date.date();
+    let first = last - Duration::days(ranges::DAYS_BACK);
+    // Half a cent of rounding, plus float noise.
+    let cost_tolerance = 0.005 + 1e-9;
+    let cost_gap = col("costo_total") - col("clicks").cast(DataType::Float64) * col("cpc");
+    // ctr has four decimals, so impressions × ctr is a multiple of 1e-4: adding 1e-6 absorbs
+    // float noise without ever crossing an integer.
+    let expected_clicks =
+        (col("impressions").cast(DataType::Float64) * col("ctr") + lit(1e-6)).cast(DataType::Int64);
+    let bp = |v: i64| v as f64 / 10_000.0;
+    let cents = |v: i64| v as f64 / 100.0;
+    vec![
+        (any_null, "missing value"),
+        (one_of("platform", &PLATFORMS), "unknown platform"),
+        (
+            one_of("target_audience", &AUDIENCES),
+            "unknown target_audience",
+        ),
+        (
+            col("date")
+                .cast(DataType::Int32)
+                .lt(lit(day(first)))
+                .or(col("date").cast(DataType::Int32).gt(lit(day(last)))),
+            "date outside the year up to the logical date",
+        ),
+        (
+            outside(
+                "impressions",
+                ranges::IMPRESSIONS.0 as f64,
+                ranges::IMPRESSIONS.1 as f64,
+            ),
+            "impressions out of range",
+        ),
+        (
+            outside("ctr", bp(ranges::CTR_BP.0), bp(ranges::CTR_BP.1)),
+            "ctr out of range",
+        ),
+        (
+            outside(
+                "cpc",
+                cents(ranges::CPC_CENTS.0),
+                cents(ranges::CPC_CENTS.1),
+            ),
+            "cpc out of range",
+        ),
+        (
+            outside(
+                "video_view_time",
+                cents(ranges::VIEW_HUNDREDTHS.0),
+                cents(ranges::VIEW_HUNDREDTHS.1),
+            ),
+            "video_view_time out of range",
+        ),
+        (
+            expected_clicks.neq(col("clicks")),
+            "clicks is not floor(impressions × ctr)",
+        ),
+        (
+            cost_gap
+                .clone()
+                .gt(lit(cost_tolerance))
+                .or(cost_gap.lt(lit(-cost_tolerance))),
+            "costo_total is not clicks × cpc",
+        ),
+        (
+            col("conversions")
+                .lt(lit(0i64))
+                .or(col("conversions").gt(col("clicks"))),
+            "conversions outside 0..=clicks",
+        ),
+        (col("revenue").lt(lit(0.0)), "negative revenue"),
+        (
+            col("conversions")
+                .eq(lit(0i64))
+                .and(col("revenue").gt(lit(0.0))),
+            "revenue without conversions",
+        ),
+    ]
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{partition_csv, PartitionSpec};
+
+    fn date() -> LogicalDate {
+        "2026-11-24".parse().unwrap()
+    }
+
+    fn generated(rows: u32) -> String {
+        partition_csv(&PartitionSpec {
+            date: date(),
+            partition: 0,
+            rows,
+            seed: 9,
+        })
+    }
+
+    fn reasons(rejected: &DataFrame) -> Vec<String> {
+        rejected
+            .column(REASON_COLUMN)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn generated_partitions_pass_every_rule() {
+        match check_partition(Bytes::from(generated(2_000)), date()) {
+            PartitionCheck::Parsed { good, rejected } => {
+                assert_eq!(good.height(), 2_000);
+                assert_eq!(rejected.height(), 0, "{:?}", reasons(&rejected));
+                assert_eq!(good.width(), COLUMNS.len());
+            }
+            other => panic!("expected Parsed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_rows_are_rejected_with_their_reason() {
+        let mut csv = generated(3);
+        csv.push_str(
+            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
+        );
+        csv.push_str(
+            "id-2,2026-11-01,Google ADS,Mujer 18-25,5000,0.0200,99,0.10,9.90,1.00,1,5.00\n",
+        );
+        csv.push_str(
+            "id-3,2026-11-01,Google ADS,Mujer 18-25,5000,0.0200,100,0.10,12.00,1.00,1,5.00\n",
+        );
+        csv.push_str(
+            "id-4,2026-11-01,Google ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,0,5.00\n",
+        );
+        csv.push_str("id-5,2026-11-01,Google ADS,,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n");
+        csv.push_str(
+            "id-6,2027-01-01,Google ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
+        );
+        match check_partition(Bytes::from(csv), date()) {
+            PartitionCheck::Parsed { good, rejected } => {
+                assert_eq!(good.height(), 3);
+                assert_eq!(
+                    reasons(&rejected),
+                    [
+                        "unknown platform",
+                        "clicks is not floor(impressions × ctr)",
+                        "costo_total is not clicks × cpc",
+                        "revenue without conversions",
+                        "missing value",
+                        "date outside the year up to the logical date",
+                    ]
+                );
+            }
+            other => panic!("expected Parsed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_header_or_an_unparsable_value_makes_the_partition_corrupt() {
+        let renamed = generated(2).replacen("costo_total", "cost", 1);
+        assert!(matches!(
+            check_partition(Bytes::from(renamed), date()),
+            PartitionCheck::Corrupt { reason } if reason.contains("header mismatch")
+        ));
+        let mut garbled = generated(2);
+        garbled.push_str(
+            "id-7,2026-11-01,Google ADS,Mujer 18-25,lots,0.0200,100,0.10,10.00,1.00,1,5.00\n",
+        );
+        assert!(matches!(
+            check_partition(Bytes::from(garbled), date()),
+            PartitionCheck::Corrupt { reason } if reason.contains("parse")
+        ));
+        assert!(matches!(
+            check_partition(Bytes::from_static(b"\x00\x01binary"), date()),
+            PartitionCheck::Corrupt { .. }
+        ));
+    }
+}
