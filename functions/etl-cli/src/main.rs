@@ -35,10 +35,12 @@ enum Command {
     Run {
         /// Machine name (the ASL file's stem, e.g. hr-setup) or `all`.
         machine: String,
-        /// The logical date (YYYY-MM-DD); default: today (UTC).
+        /// The logical date (YYYY-MM-DD); default: today (UTC), unless --input carries
+        /// `scheduled_time` (then the machine derives the date, as on a scheduled start).
         #[arg(long)]
         date: Option<LogicalDate>,
-        /// Extra execution input, a JSON object merged over {"logical_date": …}.
+        /// Extra execution input, a JSON object merged over {"logical_date": …}; e.g.
+        /// '{"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "daily"}' without --date.
         #[arg(long)]
         input: Option<String>,
         /// Call functions over this Lambda Invoke API (e.g. http://127.0.0.1:9000 for
@@ -197,7 +199,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()
                 .context("--input is not JSON")?;
             let settings = RunSettings {
-                date: date.unwrap_or_else(today),
+                date: if scheduled {
+                    date
+                } else {
+                    date.or_else(|| Some(today()))
+                },
                 extra_input,
                 host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
                 time_scale,
@@ -281,10 +287,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 overrides.insert("MaxConcurrency".to_string(), n.to_string());
             }
             let settings = RunSettings {
-                date: to,
+                date: Some(to),
                 extra_input: Some(input),
                 host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
                 time_scale,
+            // A scheduler-style input has no date of its own: the machine derives it.
+            let scheduled = extra_input
+                .as_ref()
+                .is_some_and(|input| input.get("scheduled_time").is_some());
                 execution_name: Some(format!(
                     "{machine}-backfill-{from}-{to}-{}",
                     chrono::Utc::now().format("%H%M%S")
