@@ -693,6 +693,14 @@ async fn schedules_command(
                 }
                 (true, ..) => bail!("--backfill needs --machine, --from and --to"),
                 (false, ..) => {
+                    if dead_letter_arn.is_none()
+                        && template.schedules.iter().any(|s| s.dead_letter_queue)
+                    {
+                        eprintln!(
+                            "note: without --dead-letter-arn the schedules get no dead-letter \
+                             queue (the template gives them ScheduleDeadLetterQueue)"
+                        );
+                    }
                     let deployment = Deployment {
                         role_arn,
                         dead_letter_arn,
