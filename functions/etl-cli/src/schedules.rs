@@ -66,7 +66,7 @@ pub struct DesiredSchedule {
     pub input: String,
     pub retry_policy: Option<RetryPolicy>,
     pub dead_letter_arn: Option<String>,
-    /// `Some(DELETE)` for one-time backfill schedules: gone once they have fired.
+    /// ActionAfterCompletion DELETE, for one-time backfill schedules: gone once fired.
     pub delete_after_completion: bool,
 }
 
