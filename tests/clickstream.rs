@@ -111,7 +111,7 @@ async fn the_state_machine_simulates_and_records_the_run() {
     let env = lake().await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let run = |input: Value| RunSettings {
-        date: "2026-11-25".parse().unwrap(),
+        date: Some("2026-11-25".parse().unwrap()),
         extra_input: Some(input),
         host: FunctionHost::InProcess,
         time_scale: 0.0,

@@ -24,7 +24,7 @@ fn date(text: &str) -> LogicalDate {
 async fn run_hr(ctx: &std::sync::Arc<Context>, day: &str, input: Value) -> Result<Value, Failure> {
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let settings = RunSettings {
-        date: date(day),
+        date: Some(date(day)),
         extra_input: Some(input),
         host: FunctionHost::InProcess,
         time_scale: 0.0,

@@ -68,7 +68,7 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
     // The deployed state machine, with its Task calling the binary over the Invoke API.
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let settings = RunSettings {
-        date: "2026-11-25".parse().unwrap(),
+        date: Some("2026-11-25".parse().unwrap()),
         extra_input: None,
         host: FunctionHost::InvokeApi(watch.endpoint.clone()),
         time_scale: 0.0,

@@ -339,7 +339,7 @@ async fn bad_events_are_rejected_with_invalid_input() {
 
 fn settings(extra: Value) -> RunSettings {
     RunSettings {
-        date: date(),
+        date: Some(date()),
         extra_input: Some(extra),
         host: FunctionHost::InProcess,
         time_scale: 0.0,

@@ -325,4 +325,58 @@ async fn local_runner_matches_motos_engine() {
     let local = locally.expect_err("local: the oversize result must fail hr-setup");
     assert_eq!(moto_error, "Function.ResponseSizeTooLarge");
     assert_eq!(local.error, moto_error);
+
+    // 3. The deployed hr and clickstream definitions started as EventBridge Scheduler starts
+    //    them: the Choice, ResolveSchedule and the JsonMerge of the resolved date, then the
+    //    ordinary flow, every function stubbed in call order.
+    let stubbed = |machine: &str| {
+        let spec = spec.machine(machine).unwrap();
+        let mut definition = spec.definition().unwrap();
+        for binary in spec.substitutions.values() {
+            if let Some(function) = binary.strip_prefix("arn:aws:lambda:") {
+                let local_arn = format!("arn:aws:lambda:{function}");
+                definition = definition.replace(&local_arn, &stub_arn);
+            }
+        }
+        definition
+    };
+    let cases = [
+        (
+            "hr",
+            json!({"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "daily"}),
+            vec![
+                json!({"logical_date": "2026-11-25", "hour": null}), // ResolveSchedule
+                json!({"schema_version": 2}),                        // ApplySchema
+                json!({"items": [], "count": 0}),                    // PlanDates
+            ],
+            json!({"logical_date": "2026-11-25", "dates_run": 0, "results": []}),
+        ),
+        (
+            "clickstream",
+            json!({"scheduled_time": "2026-11-26T00:05:00Z", "cadence": "hourly", "params": {"sessions": 5}}),
+            vec![
+                json!({"logical_date": "2026-11-25", "hour": 23}), // ResolveSchedule
+                json!({"schema_version": 2}),                      // ApplySchema
+                json!({"events": 9, "indexed": 9, "failed": 0, "by_type": {}}), // Simulate
+                json!({"run_id": 1}),                              // RecordSuccess
+            ],
+            json!({"events": 9, "indexed": 9, "failed": 0, "by_type": {}}),
+        ),
+    ];
+    for (machine, input, results, expected) in cases {
+        let definition = stubbed(machine);
+        let results: Vec<String> = results.iter().map(Value::to_string).collect();
+        moto.queue(&results).await;
+        let on_moto = moto
+            .run(
+                &unique(&format!("{machine}-scheduled")),
+                &definition,
+                &role,
+                &input,
+            )
+            .await;
+        let locally = run_locally(&definition, &input, &results).await;
+        assert_eq!(on_moto, Ok(expected.clone()), "{machine} on moto's engine");
+        assert_eq!(locally, Ok(expected), "{machine} locally");
+    }
 }

@@ -16,7 +16,7 @@ fn template() -> Template {
 
 fn settings(date: &str, extra: Option<Value>) -> RunSettings {
     RunSettings {
-        date: date.parse().unwrap(),
+        date: Some(date.parse().unwrap()),
         extra_input: extra,
         host: FunctionHost::InProcess,
         time_scale: 0.0,

@@ -1,9 +1,12 @@
-//! The `etl` command line: the local front door to the pipelines.
+//! The `etl` command line: the front door to the pipelines, local (`run`) and deployed
+//! (`start`, `schedules`).
 
 pub mod bench;
+pub mod deployed;
 pub mod follow;
 pub mod functions;
 pub mod runner;
+pub mod schedules;
 pub mod template;
 
 use std::path::PathBuf;

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use etl_cli::deployed::{self, MachineLocator};
 use etl_cli::functions::{call_in_process, function_names, OverInvokeApi};
-use etl_cli::runner::{run_machine, FunctionHost, RunReport, RunSettings};
-use etl_cli::template::Template;
+use etl_cli::runner::{execution_input, run_machine, FunctionHost, RunReport, RunSettings};
+use etl_cli::schedules::{self, BackfillTiming, Deployment, DesiredSchedule};
+use etl_cli::template::{ScheduleState, Template};
 use etl_core::ledger::{self, Reprocess};
 use etl_core::stages::plan::{self, RunRequest};
 use etl_core::{probe, Config, Context, LogicalDate, Service};
@@ -35,10 +37,12 @@ enum Command {
     Run {
         /// Machine name (the ASL file's stem, e.g. hr-setup) or `all`.
         machine: String,
-        /// The logical date (YYYY-MM-DD); default: today (UTC).
+        /// The logical date (YYYY-MM-DD); default: today (UTC), unless --input carries
+        /// `scheduled_time` (then the machine derives the date, as on a scheduled start).
         #[arg(long)]
         date: Option<LogicalDate>,
-        /// Extra execution input, a JSON object merged over {"logical_date": …}.
+        /// Extra execution input, a JSON object merged over {"logical_date": …}; e.g.
+        /// '{"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "daily"}' without --date.
         #[arg(long)]
         input: Option<String>,
         /// Call functions over this Lambda Invoke API (e.g. http://127.0.0.1:9000 for
@@ -133,10 +137,97 @@ enum Command {
         #[arg(long, env = "ETL_LAMBDA_ENDPOINT")]
         lambda_endpoint: Option<String>,
     },
+    /// Start a deployed state machine (Step Functions API) as execution <machine>-<date>;
+    /// starting it again returns the same execution.
+    Start {
+        /// Machine name (e.g. hr) or template logical id; found among the deployed machines
+        /// as `hr`, `HrStateMachine` or CloudFormation's `HrStateMachine-<suffix>`.
+        machine: String,
+        #[arg(long)]
+        date: LogicalDate,
+        /// Wait for the execution to finish; print its status and output. Exits non-zero
+        /// unless it SUCCEEDED.
+        #[arg(long)]
+        wait: bool,
+        /// Extra execution input, a JSON object merged over {"logical_date": …}.
+        #[arg(long)]
+        input: Option<String>,
+        #[command(flatten)]
+        target: MachineTarget,
+        /// Execution name instead of <machine>-<date> (e.g. to run a date again).
+        #[arg(long)]
+        execution_name: Option<String>,
+    },
+    /// EventBridge Scheduler schedules, as template.yaml declares them.
+    Schedules {
+        #[command(subcommand)]
+        action: SchedulesAction,
+    },
     /// List the state machines and functions the template declares.
     List,
     /// Check that every service answers with the current configuration.
     Check,
+}
+
+/// How `start` and `schedules apply` find a deployed machine.
+#[derive(clap::Args, Clone)]
+struct MachineTarget {
+    /// Use this machine instead of looking it up by name.
+    #[arg(long)]
+    state_machine_arn: Option<String>,
+    /// Look machines up as <prefix><name> (for machines deployed with prefixed names).
+    #[arg(long, env = "ETL_STATE_MACHINE_PREFIX", default_value = "")]
+    name_prefix: String,
+}
+
+#[derive(Subcommand)]
+enum SchedulesAction {
+    /// Create or update the template's schedules (or, with --backfill, one-time schedules).
+    Apply {
+        #[arg(long, default_value = schedules::DEFAULT_GROUP)]
+        group: String,
+        /// The role EventBridge Scheduler assumes to start the machines (the stack's
+        /// SchedulerRole output).
+        #[arg(long, env = "ETL_SCHEDULER_ROLE_ARN")]
+        role_arn: String,
+        /// SQS queue for starts that could not be delivered (the stack's
+        /// ScheduleDeadLetterQueue ARN); without it schedules have none.
+        #[arg(long)]
+        dead_letter_arn: Option<String>,
+        /// ENABLED or DISABLED for every schedule, instead of the template's SchedulesState.
+        #[arg(long)]
+        state: Option<ScheduleState>,
+        /// Apply even if enabled schedules in other groups start the same machines.
+        #[arg(long)]
+        allow_duplicates: bool,
+        #[arg(long, env = "ETL_STATE_MACHINE_PREFIX", default_value = "")]
+        name_prefix: String,
+        /// One-time at() schedules, one per date of --from..--to, for --machine.
+        #[arg(long, requires_all = ["machine", "from", "to"])]
+        backfill: bool,
+        #[arg(long, requires = "backfill")]
+        machine: Option<String>,
+        #[arg(long, requires = "backfill")]
+        from: Option<LogicalDate>,
+        #[arg(long, requires = "backfill")]
+        to: Option<LogicalDate>,
+        /// Minutes between two backfill runs (the first starts 5 minutes from now).
+        #[arg(long, default_value_t = 10, requires = "backfill")]
+        spacing_minutes: u32,
+    },
+    /// Name, expression, state and target of every schedule in the group.
+    List {
+        #[arg(long, default_value = schedules::DEFAULT_GROUP)]
+        group: String,
+    },
+    /// Delete the template's schedules from the group (with --all: every schedule in it,
+    /// pending backfills too).
+    Delete {
+        #[arg(long, default_value = schedules::DEFAULT_GROUP)]
+        group: String,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -204,8 +295,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|text| serde_json::from_str::<Value>(&text))
                 .transpose()
                 .context("--input is not JSON")?;
+            // A scheduler-style input has no date of its own: the machine derives it.
+            let scheduled = extra_input
+                .as_ref()
+                .is_some_and(|input| input.get("scheduled_time").is_some());
             let settings = RunSettings {
-                date: date.unwrap_or_else(today),
+                date: if scheduled {
+                    date
+                } else {
+                    date.or_else(|| Some(today()))
+                },
                 extra_input,
                 host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
                 time_scale,
@@ -289,7 +388,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 overrides.insert("MaxConcurrency".to_string(), n.to_string());
             }
             let settings = RunSettings {
-                date: to,
+                date: Some(to),
                 extra_input: Some(input),
                 host: lambda_endpoint.map_or(FunctionHost::InProcess, FunctionHost::InvokeApi),
                 time_scale,
@@ -472,6 +571,69 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Start {
+            machine,
+            date,
+            wait,
+            input,
+            target,
+            execution_name,
+        } => {
+            let template = load_template(cli.template)?;
+            let extra_input = input
+                .map(|text| serde_json::from_str::<Value>(&text))
+                .transpose()
+                .context("--input is not JSON")?;
+            let input = execution_input(Some(date), extra_input.as_ref())?;
+            let ctx = context().await?;
+            let sfn = ctx.step_functions();
+            let machine_arn = match target.state_machine_arn {
+                Some(arn) => arn,
+                None => {
+                    let locator = MachineLocator::new(&template, &machine, &target.name_prefix);
+                    deployed::find_machine_arn(sfn, &locator).await?
+                }
+            };
+            let name = execution_name.unwrap_or_else(|| deployed::execution_name(&machine, date));
+            let started = deployed::start(sfn, &machine_arn, &name, &input).await?;
+            eprintln!(
+                "{} {name} on {machine_arn}",
+                if started.new {
+                    "started"
+                } else {
+                    "already started:"
+                }
+            );
+            println!("{}", started.execution_arn);
+            if !wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let finished = deployed::wait(sfn, &started.execution_arn).await?;
+            println!("{}", finished.status);
+            if let Some(output) = &finished.output {
+                let pretty = serde_json::from_str::<Value>(output)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or_else(|| output.clone());
+                println!("{pretty}");
+            }
+            if finished.succeeded() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "execution {name} {}\n  error: {}\n  cause: {}",
+                    finished.status,
+                    finished.error.as_deref().unwrap_or("-"),
+                    finished.cause.as_deref().unwrap_or("-")
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Schedules { action } => {
+            let template = load_template(cli.template)?;
+            let ctx = context().await?;
+            schedules_command(&ctx, &template, action).await
+        }
         Command::List => {
             let template = load_template(cli.template)?;
             println!("state machines:");
@@ -507,6 +669,123 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+    }
+}
+
+async fn schedules_command(
+    ctx: &Context,
+    template: &Template,
+    action: SchedulesAction,
+) -> anyhow::Result<ExitCode> {
+    let client = ctx.scheduler();
+    match action {
+        SchedulesAction::Apply {
+            group,
+            role_arn,
+            dead_letter_arn,
+            state,
+            allow_duplicates,
+            name_prefix,
+            backfill,
+            machine,
+            from,
+            to,
+            spacing_minutes,
+        } => {
+            let deployed_machines = deployed::deployed_machines(ctx.step_functions()).await?;
+            let find = |machine: &str| {
+                MachineLocator::new(template, machine, &name_prefix).choose(&deployed_machines)
+            };
+            let desired = match (backfill, machine, from, to) {
+                (true, Some(machine), Some(from), Some(to)) => {
+                    let timing = BackfillTiming {
+                        // Whole minutes, at least 5 from now: time to look before it fires.
+                        first_at: chrono::DurationRound::duration_trunc(
+                            chrono::Utc::now() + chrono::Duration::minutes(6),
+                            chrono::Duration::minutes(1),
+                        )?,
+                        spacing: chrono::Duration::minutes(i64::from(spacing_minutes)),
+                    };
+                    let target = find(&machine)?;
+                    schedules::backfill(&machine, &target, &role_arn, from, to, timing)?
+                }
+                (true, ..) => bail!("--backfill needs --machine, --from and --to"),
+                (false, ..) => {
+                    if dead_letter_arn.is_none()
+                        && template.schedules.iter().any(|s| s.dead_letter_queue)
+                    {
+                        eprintln!(
+                            "note: without --dead-letter-arn the schedules get no dead-letter \
+                             queue (the template gives them ScheduleDeadLetterQueue)"
+                        );
+                    }
+                    let deployment = Deployment {
+                        role_arn,
+                        dead_letter_arn,
+                        state,
+                    };
+                    template
+                        .schedules
+                        .iter()
+                        .map(|spec| {
+                            find(&spec.target_machine)
+                                .map(|arn| DesiredSchedule::from_spec(spec, &arn, &deployment))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+            };
+            // A backfill runs past dates once; only recurring schedules can double up.
+            if !allow_duplicates && !backfill {
+                let targets = desired.iter().map(|d| d.target_arn.clone()).collect();
+                let found = schedules::duplicates_elsewhere(client, &group, &targets).await?;
+                if !found.is_empty() {
+                    return Err(schedules::ScheduleError::Duplicates {
+                        group,
+                        found: found.join(", "),
+                    }
+                    .into());
+                }
+            }
+            for (name, outcome) in schedules::apply(client, &group, &desired).await? {
+                println!(
+                    "{:<10} {group}/{name}",
+                    format!("{outcome:?}").to_lowercase()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SchedulesAction::List { group } => {
+            let listed = schedules::list(client, &group).await?;
+            println!("{:<40} {:<28} {:<9} target", "name", "expression", "state");
+            for s in listed {
+                println!(
+                    "{:<40} {:<28} {:<9} {}",
+                    s.name,
+                    format!("{} {}", s.expression, s.timezone),
+                    s.state,
+                    s.target_arn
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SchedulesAction::Delete { group, all } => {
+            let names: Vec<String> = if all {
+                schedules::list(client, &group)
+                    .await?
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect()
+            } else {
+                template.schedules.iter().map(|s| s.name.clone()).collect()
+            };
+            for (name, existed) in schedules::delete(client, &group, &names).await? {
+                println!(
+                    "{:<10} {group}/{name}",
+                    if existed { "deleted" } else { "absent" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -37,7 +37,9 @@ pub enum FunctionHost {
 
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    pub date: LogicalDate,
+    /// The execution's `logical_date`. `None` starts it as EventBridge Scheduler does: the
+    /// extra input then carries `scheduled_time` and `cadence`, and the machine derives it.
+    pub date: Option<LogicalDate>,
     pub extra_input: Option<Value>,
     pub host: FunctionHost,
     pub time_scale: f64,
@@ -65,10 +67,15 @@ pub fn invoker(ctx: &Arc<Context>, host: &FunctionHost) -> Arc<dyn TaskInvoker> 
     }
 }
 
-/// The execution input: `{"logical_date": D}` plus any extra fields.
-pub fn execution_input(date: LogicalDate, extra: Option<&Value>) -> Result<Value, RunError> {
+/// The execution input: `{"logical_date": D}` (when there is a date) plus any extra fields.
+pub fn execution_input(
+    date: Option<LogicalDate>,
+    extra: Option<&Value>,
+) -> Result<Value, RunError> {
     let mut input = Map::new();
-    input.insert("logical_date".into(), Value::String(date.to_string()));
+    if let Some(date) = date {
+        input.insert("logical_date".into(), Value::String(date.to_string()));
+    }
     match extra {
         None => {}
         Some(Value::Object(fields)) => input.extend(fields.clone()),
@@ -96,9 +103,12 @@ pub async fn run_machine(
     let spec = template.machine(name)?;
     let machine = load_machine(spec, &settings.overrides)?;
     let input = execution_input(settings.date, settings.extra_input.as_ref())?;
+    let date_label = settings
+        .date
+        .map_or_else(|| "scheduled".to_string(), |d| d.to_string());
     let execution_name = settings.execution_name.clone().unwrap_or_else(|| {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3f");
-        format!("{}-{}-local-{stamp}", spec.name, settings.date)
+        format!("{}-{date_label}-local-{stamp}", spec.name)
     });
     let mut options = RunOptions::new(&spec.name, &execution_name);
     options.time_scale = settings.time_scale;
@@ -106,7 +116,7 @@ pub async fn run_machine(
     let span = tracing::info_span!(
         "run",
         machine = %spec.name,
-        logical_date = %settings.date,
+        logical_date = %date_label,
         execution = %execution_name,
     );
     let started = Instant::now();

@@ -1,6 +1,7 @@
-//! Reads the SAM template: which state machines exist, where their ASL files are, and what
-//! their `DefinitionSubstitutions` resolve to locally. The template stays the one source of
-//! truth for both the cloud deployment and `etl run`.
+//! Reads the SAM template: which state machines exist, where their ASL files are, what
+//! their `DefinitionSubstitutions` resolve to locally, and which EventBridge Scheduler
+//! schedules start them. The template stays the one source of truth for the cloud
+//! deployment, `etl run` and `etl schedules`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -81,12 +82,79 @@ impl MachineSpec {
     }
 }
 
+/// Whether a schedule fires, as EventBridge Scheduler spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleState {
+    Enabled,
+    Disabled,
+}
+
+impl ScheduleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleState::Enabled => "ENABLED",
+            ScheduleState::Disabled => "DISABLED",
+        }
+    }
+}
+
+impl std::str::FromStr for ScheduleState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "ENABLED" => Ok(ScheduleState::Enabled),
+            "DISABLED" => Ok(ScheduleState::Disabled),
+            _ => Err(format!(
+                "schedule state {s:?} is neither ENABLED nor DISABLED"
+            )),
+        }
+    }
+}
+
+/// How late after its time the scheduler may start a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlexibleWindow {
+    Off,
+    Flexible { maximum_minutes: u32 },
+}
+
+/// The scheduler's retries of a start it could not deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub maximum_event_age_seconds: u32,
+    pub maximum_retry_attempts: u32,
+}
+
+/// An `AWS::Scheduler::Schedule` resource, with parameters resolved to their defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSpec {
+    pub logical_id: String,
+    /// The name `etl schedules` gives it: `Properties.Name` if set, else the logical id.
+    pub name: String,
+    pub description: Option<String>,
+    /// `cron(…)`, `rate(…)` or `at(…)`.
+    pub expression: String,
+    pub timezone: String,
+    pub state: ScheduleState,
+    pub flexible_window: FlexibleWindow,
+    pub retry_policy: Option<RetryPolicy>,
+    /// The execution input, JSON text with the scheduler's `<aws.…>` placeholders.
+    pub input: String,
+    /// Logical id of the state machine the target starts.
+    pub target_machine: String,
+    /// Whether the template gives the target a dead-letter queue.
+    pub dead_letter_queue: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     /// In template order: `etl run all` runs them in this order.
     pub machines: Vec<MachineSpec>,
     /// Lambda function logical id → the binary it runs.
     pub functions: HashMap<String, String>,
+    /// In template order.
+    pub schedules: Vec<ScheduleSpec>,
 }
 
 /// Local stand-in for the account/region part of function ARNs.
@@ -183,9 +251,25 @@ impl Template {
                 substitutions,
             });
         }
+        let mut schedules = Vec::new();
+        for (id, resource) in resources {
+            let (Some(id), Some("AWS::Scheduler::Schedule")) =
+                (id.as_str(), resource.get("Type").and_then(Yaml::as_str))
+            else {
+                continue;
+            };
+            let props = resource
+                .get("Properties")
+                .ok_or_else(|| TemplateError::Invalid(format!("{id} has no Properties")))?;
+            schedules.push(
+                schedule_from_yaml(id, props, &machines, parameters)
+                    .map_err(|e| TemplateError::Invalid(format!("{id}: {e}")))?,
+            );
+        }
         Ok(Self {
             machines,
             functions,
+            schedules,
         })
     }
 
@@ -201,6 +285,122 @@ impl Template {
 
     pub fn machine_names(&self) -> Vec<&str> {
         self.machines.iter().map(|m| m.name.as_str()).collect()
+    }
+}
+
+/// One schedule resource. Only what `etl schedules` can reproduce through the API is
+/// accepted; anything else is an error rather than silently dropped.
+fn schedule_from_yaml(
+    id: &str,
+    props: &Yaml,
+    machines: &[MachineSpec],
+    parameters: Option<&serde_yaml::Mapping>,
+) -> Result<ScheduleSpec, String> {
+    let no_functions = HashMap::new();
+    // A scalar, or a `!Ref` to a parameter's default.
+    let scalar = |value: &Yaml, what: &str| -> Result<String, String> {
+        resolve_local(value, &no_functions, parameters).map_err(|e| format!("{what}: {e}"))
+    };
+    let required = |value: Option<&Yaml>, what: &str| -> Result<String, String> {
+        scalar(value.ok_or_else(|| format!("{what} is required"))?, what)
+    };
+    let number = |value: Option<&Yaml>, what: &str| -> Result<u32, String> {
+        let text = required(value, what)?;
+        text.parse()
+            .map_err(|_| format!("{what} must be a whole number, not {text:?}"))
+    };
+
+    let window = props
+        .get("FlexibleTimeWindow")
+        .ok_or("FlexibleTimeWindow is required")?;
+    let flexible_window = match required(window.get("Mode"), "FlexibleTimeWindow.Mode")?.as_str() {
+        "OFF" => FlexibleWindow::Off,
+        "FLEXIBLE" => FlexibleWindow::Flexible {
+            maximum_minutes: number(
+                window.get("MaximumWindowInMinutes"),
+                "FlexibleTimeWindow.MaximumWindowInMinutes",
+            )?,
+        },
+        other => {
+            return Err(format!(
+                "FlexibleTimeWindow.Mode {other:?} is not OFF or FLEXIBLE"
+            ))
+        }
+    };
+
+    let target = props.get("Target").ok_or("Target is required")?;
+    let target_machine = machine_reference(target.get("Arn"), machines)?;
+    let input = required(target.get("Input"), "Target.Input")?;
+    serde_json::from_str::<serde_json::Value>(&input)
+        .map_err(|e| format!("Target.Input is not JSON: {e}"))?;
+    let retry_policy = target
+        .get("RetryPolicy")
+        .map(|policy| -> Result<RetryPolicy, String> {
+            Ok(RetryPolicy {
+                maximum_event_age_seconds: number(
+                    policy.get("MaximumEventAgeInSeconds"),
+                    "RetryPolicy.MaximumEventAgeInSeconds",
+                )?,
+                maximum_retry_attempts: number(
+                    policy.get("MaximumRetryAttempts"),
+                    "RetryPolicy.MaximumRetryAttempts",
+                )?,
+            })
+        })
+        .transpose()?;
+    let state = match props.get("State") {
+        Some(value) => scalar(value, "State")?.parse()?,
+        None => ScheduleState::Enabled, // the service's default
+    };
+    let name = match props.get("Name") {
+        Some(value) => scalar(value, "Name")?,
+        None => id.to_string(),
+    };
+    Ok(ScheduleSpec {
+        logical_id: id.to_string(),
+        name,
+        description: props
+            .get("Description")
+            .map(|d| scalar(d, "Description"))
+            .transpose()?,
+        expression: required(props.get("ScheduleExpression"), "ScheduleExpression")?,
+        timezone: props
+            .get("ScheduleExpressionTimezone")
+            .map(|tz| scalar(tz, "ScheduleExpressionTimezone"))
+            .transpose()?
+            .unwrap_or_else(|| "UTC".to_string()),
+        state,
+        flexible_window,
+        retry_policy,
+        input,
+        target_machine,
+        dead_letter_queue: target.get("DeadLetterConfig").is_some(),
+    })
+}
+
+/// `!Ref Machine` or `!GetAtt Machine.Arn`: the logical id of a state machine the template
+/// declares.
+fn machine_reference(value: Option<&Yaml>, machines: &[MachineSpec]) -> Result<String, String> {
+    let Some(Yaml::Tagged(tagged)) = value else {
+        return Err("Target.Arn must be !Ref or !GetAtt of a state machine".into());
+    };
+    let argument = tagged.value.as_str().unwrap_or_default();
+    let logical_id = match tagged.tag.to_string().trim_start_matches('!') {
+        "Ref" => argument,
+        "GetAtt" => argument.strip_suffix(".Arn").unwrap_or_default(),
+        _ => "",
+    };
+    if machines.iter().any(|m| m.logical_id == logical_id) {
+        Ok(logical_id.to_string())
+    } else {
+        Err(format!(
+            "Target.Arn must be !Ref or !GetAtt of a state machine in this template (known: {})",
+            machines
+                .iter()
+                .map(|m| m.logical_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     }
 }
 
@@ -319,6 +519,138 @@ Resources:
             .unwrap_err()
             .to_string()
             .contains("hr-setup"));
+    }
+
+    const SCHEDULED: &str = r#"
+Parameters:
+  Window: {Type: Number, Default: 15}
+  State: {Type: String, Default: DISABLED}
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: infra/statemachines/hr.asl.json
+  Daily:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Description: every day
+      ScheduleExpression: cron(30 0 * * ? *)
+      State: !Ref State
+      FlexibleTimeWindow: {Mode: FLEXIBLE, MaximumWindowInMinutes: !Ref Window}
+      Target:
+        Arn: !Ref Machine
+        RoleArn: !GetAtt Role.Arn
+        Input: '{"scheduled_time": "<aws.scheduler.scheduled-time>", "cadence": "daily"}'
+        RetryPolicy: {MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3}
+        DeadLetterConfig: {Arn: !GetAtt Queue.Arn}
+  Minimal:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Name: minimal
+      ScheduleExpression: rate(1 hour)
+      ScheduleExpressionTimezone: Europe/Madrid
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !GetAtt Machine.Arn, RoleArn: x, Input: "{}"}
+"#;
+
+    #[test]
+    fn schedules_parse_with_parameter_defaults_and_their_target_machine() {
+        let doc: Yaml = serde_yaml::from_str(SCHEDULED).unwrap();
+        let template = Template::from_yaml(&doc, Path::new("/repo")).unwrap();
+        assert_eq!(
+            template.schedules,
+            vec![
+                ScheduleSpec {
+                    logical_id: "Daily".into(),
+                    name: "Daily".into(),
+                    description: Some("every day".into()),
+                    expression: "cron(30 0 * * ? *)".into(),
+                    timezone: "UTC".into(),
+                    state: ScheduleState::Disabled,
+                    flexible_window: FlexibleWindow::Flexible { maximum_minutes: 15 },
+                    retry_policy: Some(RetryPolicy {
+                        maximum_event_age_seconds: 3600,
+                        maximum_retry_attempts: 3
+                    }),
+                    input: r#"{"scheduled_time": "<aws.scheduler.scheduled-time>", "cadence": "daily"}"#
+                        .into(),
+                    target_machine: "Machine".into(),
+                    dead_letter_queue: true,
+                },
+                ScheduleSpec {
+                    logical_id: "Minimal".into(),
+                    name: "minimal".into(),
+                    description: None,
+                    expression: "rate(1 hour)".into(),
+                    timezone: "Europe/Madrid".into(),
+                    state: ScheduleState::Enabled,
+                    flexible_window: FlexibleWindow::Off,
+                    retry_policy: None,
+                    input: "{}".into(),
+                    target_machine: "Machine".into(),
+                    dead_letter_queue: false,
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_schedule_the_cli_cannot_reproduce_is_an_error_naming_it() {
+        for (from, to, complaint) in [
+            ("Arn: !Ref Machine", "Arn: !Ref Elsewhere", "Target.Arn"),
+            ("Input: \"{}\"", "Input: \"{not json\"", "not JSON"),
+            ("Mode: \"OFF\"", "Mode: SOMETIMES", "SOMETIMES"),
+            (
+                "MaximumWindowInMinutes: !Ref Window",
+                "MaximumWindowInMinutes: !Ref Nope",
+                "Nope",
+            ),
+        ] {
+            let text = SCHEDULED.replacen(from, to, 1);
+            assert_ne!(text, SCHEDULED, "{from} not found");
+            let doc: Yaml = serde_yaml::from_str(&text).unwrap();
+            let err = Template::from_yaml(&doc, Path::new("/repo"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(complaint), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_repository_template_schedules_hr_daily_and_clickstream_hourly() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let template = Template::load(&root.join("template.yaml")).unwrap();
+        let by_id = |id: &str| {
+            template
+                .schedules
+                .iter()
+                .find(|s| s.logical_id == id)
+                .unwrap_or_else(|| panic!("template.yaml has no schedule {id}"))
+        };
+        let hr = by_id("HrDailySchedule");
+        assert_eq!(hr.target_machine, "HrStateMachine");
+        assert_eq!(hr.expression, "cron(30 0 * * ? *)");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&hr.input).unwrap(),
+            serde_json::json!({"scheduled_time": "<aws.scheduler.scheduled-time>", "cadence": "daily"})
+        );
+        let clicks = by_id("ClickstreamHourlySchedule");
+        assert_eq!(clicks.target_machine, "ClickstreamStateMachine");
+        assert_eq!(clicks.expression, "cron(5 * * * ? *)");
+        assert!(clicks.input.contains(r#""cadence": "hourly""#));
+        for schedule in &template.schedules {
+            assert!(
+                schedule.dead_letter_queue,
+                "{} has no DLQ",
+                schedule.logical_id
+            );
+            assert!(schedule.retry_policy.is_some(), "{}", schedule.logical_id);
+            assert!(
+                matches!(schedule.flexible_window, FlexibleWindow::Flexible { maximum_minutes } if maximum_minutes < 60),
+                "{}: an hourly run must start before the next is due",
+                schedule.logical_id
+            );
+        }
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! date since the pipeline's last success that never completed, within `lookback_days`.
 //! With `start_date` (a backfill): the dates in `[start_date, logical_date]` chosen by
 //! `reprocess`. The state machine fans the dates out with a Map.
+//!
+//! The same function also resolves a scheduled start (`{"resolve": {"scheduled_time",
+//! "cadence"}}`, sent by a machine's `ResolveSchedule` state) into the logical date, and hour,
+//! that the run covers: one Lambda for everything about "which dates", no extra deployment.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clients::Context;
 use crate::error::StageError;
 use crate::ledger::{self, Reprocess};
-use crate::logical_date::LogicalDate;
+use crate::logical_date::{Cadence, LogicalDate, ScheduledInterval};
 
 /// A backfill longer than a year is a typo, not a plan.
 pub const MAX_DATES: i64 = 366;
@@ -52,7 +56,84 @@ pub struct PlanOutput {
     pub items: Vec<Value>,
 }
 
-pub async fn run(ctx: &Context, event: PlanEvent) -> Result<PlanOutput, StageError> {
+/// What EventBridge Scheduler put in the execution input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// `<aws.scheduler.scheduled-time>`, replaced by the scheduler, e.g. `2026-11-26T00:30:00Z`.
+    pub scheduled_time: String,
+    /// `daily` or `hourly`; kept a string so an unknown one is a typed error naming it.
+    pub cadence: String,
+}
+
+/// The event of the `plan-dates` function: plan a run's dates, or resolve a scheduled start.
+#[derive(Debug, Clone)]
+pub enum PlanDatesEvent {
+    Plan(PlanEvent),
+    Resolve(ResolveRequest),
+}
+
+impl<'de> Deserialize<'de> for PlanDatesEvent {
+    /// Dispatches on the `resolve` key, so a malformed event of either shape gets that
+    /// shape's own error message (serde's untagged enums only say "did not match").
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Resolve {
+            resolve: ResolveRequest,
+        }
+        let value = Value::deserialize(deserializer)?;
+        if value.get("resolve").is_some() {
+            Resolve::deserialize(value)
+                .map(|r| PlanDatesEvent::Resolve(r.resolve))
+                .map_err(serde::de::Error::custom)
+        } else {
+            PlanEvent::deserialize(value)
+                .map(PlanDatesEvent::Plan)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// The output of `plan-dates`, matching the event's shape.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum PlanDatesOutput {
+    Plan(PlanOutput),
+    /// `{"logical_date": "YYYY-MM-DD", "hour": H or null}`.
+    Resolved(ScheduledInterval),
+}
+
+pub async fn run(ctx: &Context, event: PlanDatesEvent) -> Result<PlanDatesOutput, StageError> {
+    match event {
+        PlanDatesEvent::Plan(event) => plan_run(ctx, event).await.map(PlanDatesOutput::Plan),
+        PlanDatesEvent::Resolve(request) => resolve(&request).map(PlanDatesOutput::Resolved),
+    }
+}
+
+/// The data interval a scheduled start covers. Bad input is `InvalidInput`: retrying a
+/// garbage timestamp cannot help.
+pub fn resolve(request: &ResolveRequest) -> Result<ScheduledInterval, StageError> {
+    let cadence: Cadence =
+        request
+            .cadence
+            .parse()
+            .map_err(|e: crate::logical_date::ScheduledTimeError| {
+                StageError::invalid_input(e.to_string())
+            })?;
+    let interval = ScheduledInterval::before(&request.scheduled_time, cadence)
+        .map_err(|e| StageError::invalid_input(e.to_string()))?;
+    tracing::info!(
+        scheduled_time = %request.scheduled_time,
+        %cadence,
+        logical_date = %interval.logical_date,
+        hour = ?interval.hour,
+        "scheduled start resolved"
+    );
+    Ok(interval)
+}
+
+async fn plan_run(ctx: &Context, event: PlanEvent) -> Result<PlanOutput, StageError> {
     let dates = plan(ctx, &event.pipeline, &event.run).await?;
     tracing::info!(pipeline = %event.pipeline, count = dates.len(), first = ?dates.first(), "dates planned");
     let params = event.run.params.clone().unwrap_or_default();
@@ -132,5 +213,80 @@ pub async fn plan(
             dates.push(to);
             Ok(dates)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use serde_json::json;
+
+    fn event(value: Value) -> Result<PlanDatesEvent, StageError> {
+        crate::stage::decode_event(value)
+    }
+
+    #[test]
+    fn a_resolve_event_gives_the_interval_before_the_scheduled_time() {
+        let Ok(PlanDatesEvent::Resolve(request)) = event(
+            json!({"resolve": {"scheduled_time": "2026-11-26T00:05:00Z", "cadence": "hourly"}}),
+        ) else {
+            panic!("a resolve event must decode as Resolve");
+        };
+        let resolved = resolve(&request).unwrap();
+        assert_eq!(
+            serde_json::to_value(PlanDatesOutput::Resolved(resolved)).unwrap(),
+            json!({"logical_date": "2026-11-25", "hour": 23})
+        );
+        let daily = ResolveRequest {
+            scheduled_time: "2026-11-26T00:30:00Z".into(),
+            cadence: "daily".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(PlanDatesOutput::Resolved(resolve(&daily).unwrap())).unwrap(),
+            json!({"logical_date": "2026-11-25", "hour": null})
+        );
+    }
+
+    #[test]
+    fn bad_resolve_events_are_invalid_input_naming_the_problem() {
+        let cases = [
+            (
+                json!({"resolve": {"scheduled_time": "<aws.scheduler.scheduled-time>", "cadence": "daily"}}),
+                "<aws.scheduler.scheduled-time>",
+            ),
+            (
+                json!({"resolve": {"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "weekly"}}),
+                "weekly",
+            ),
+        ];
+        for (value, named) in cases {
+            let Ok(PlanDatesEvent::Resolve(request)) = event(value) else {
+                panic!("should decode");
+            };
+            let err = resolve(&request).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.to_string().contains(named), "{err}");
+        }
+        // Missing or extra fields fail while decoding, also as InvalidInput.
+        for value in [
+            json!({"resolve": {"scheduled_time": "2026-11-26T00:30:00Z"}}),
+            json!({"resolve": {"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "daily", "tz": "x"}}),
+            json!({"resolve": "2026-11-26T00:30:00Z"}),
+            json!({"resolve": {"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "daily"}, "pipeline": "hr"}),
+        ] {
+            let err = event(value.clone()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_plan_event_still_decodes_as_before() {
+        let decoded = event(json!({"pipeline": "hr", "run": {"logical_date": "2026-11-25"}}));
+        assert!(matches!(decoded, Ok(PlanDatesEvent::Plan(ref p)) if p.pipeline == "hr"));
+        let err = event(json!({"pipeline": "hr", "run": {"logical_date": "2026-11-31"}}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2026-11-31"), "{err}");
     }
 }

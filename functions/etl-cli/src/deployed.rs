@@ -1,0 +1,403 @@
+//! `etl start`: the deployed state machines, through the real Step Functions API (AWS, or
+//! moto/LocalStack with `AWS_ENDPOINT_URL`).
+//!
+//! Finding a machine: a machine the template declares (e.g. `hr`, logical id
+//! `HrStateMachine`) is deployed by CloudFormation under a generated name,
+//! `HrStateMachine-<random suffix>`. It is found by listing the account's machines and
+//! taking the one named exactly `hr` or `HrStateMachine`, else the one whose name starts with
+//! `HrStateMachine-`. `--name-prefix P` puts `P` before each of those names (for machines
+//! deployed with explicit, prefixed names); `--state-machine-arn` skips the lookup.
+//!
+//! Idempotency: executions are named `<machine>-<date>`. Step Functions answers a second
+//! StartExecution with the same name and input with the running execution, but with
+//! `ExecutionAlreadyExists` once it has finished or if the input differs (moto 5 does the
+//! same). So `start` first looks the name up and returns the execution it finds, whatever
+//! its status; it refuses one that ran with another input, which would be another run.
+
+use std::time::Duration;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use etl_core::{LogicalDate, Service, StageError};
+use serde_json::Value;
+
+use crate::template::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployedError {
+    #[error("no deployed state machine is named {wanted}; deployed: {deployed}")]
+    NotDeployed { wanted: String, deployed: String },
+    #[error(
+        "several deployed state machines match {wanted}: {matches}; \
+         choose one with --state-machine-arn (or --name-prefix)"
+    )]
+    Ambiguous { wanted: String, matches: String },
+    #[error("{0} is not a state machine ARN (arn:…:states:…:stateMachine:NAME)")]
+    NotAStateMachineArn(String),
+    #[error(
+        "execution {name} already exists with a different input ({status}); \
+         its input: {existing_input}. Start it under another --execution-name"
+    )]
+    DifferentInput {
+        name: String,
+        status: String,
+        existing_input: String,
+    },
+    #[error(transparent)]
+    Service(#[from] StageError),
+}
+
+fn sfn_error<E>(
+    err: aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
+) -> DeployedError
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    DeployedError::Service(StageError::aws(Service::StepFunctions, err))
+}
+
+/// Which deployed names stand for one machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineLocator {
+    /// Names that are this machine.
+    pub exact: Vec<String>,
+    /// CloudFormation's generated names start with this (`<LogicalId>-`).
+    pub generated_prefix: Option<String>,
+}
+
+impl MachineLocator {
+    /// For `machine` as named on the command line: a template machine (by ASL name or
+    /// logical id) or, if the template has none of that name, a deployed name as is.
+    pub fn new(template: &Template, machine: &str, name_prefix: &str) -> Self {
+        match template.machine(machine) {
+            Ok(spec) => Self {
+                exact: vec![
+                    format!("{name_prefix}{}", spec.name),
+                    format!("{name_prefix}{}", spec.logical_id),
+                ],
+                generated_prefix: Some(format!("{name_prefix}{}-", spec.logical_id)),
+            },
+            Err(_) => Self {
+                exact: vec![format!("{name_prefix}{machine}")],
+                generated_prefix: None,
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut names: Vec<String> = self.exact.iter().map(|n| format!("{n:?}")).collect();
+        if let Some(prefix) = &self.generated_prefix {
+            names.push(format!("\"{prefix}…\""));
+        }
+        names.join(" or ")
+    }
+
+    /// The ARN among `(name, arn)` pairs: an exact name wins over a generated one; more than
+    /// one candidate of the winning kind is ambiguous, never a guess.
+    pub fn choose(&self, deployed: &[(String, String)]) -> Result<String, DeployedError> {
+        let exact: Vec<&(String, String)> = deployed
+            .iter()
+            .filter(|(name, _)| self.exact.contains(name))
+            .collect();
+        let generated: Vec<&(String, String)> = deployed
+            .iter()
+            .filter(|(name, _)| {
+                self.generated_prefix
+                    .as_ref()
+                    .is_some_and(|prefix| name.starts_with(prefix.as_str()))
+            })
+            .collect();
+        let candidates = if exact.is_empty() { generated } else { exact };
+        match candidates.as_slice() {
+            [(_, arn)] => Ok(arn.clone()),
+            [] => Err(DeployedError::NotDeployed {
+                wanted: self.describe(),
+                deployed: match deployed.len() {
+                    0 => "none".into(),
+                    n => {
+                        // Enough to spot a naming mismatch without flooding the terminal.
+                        let shown: Vec<&str> = deployed
+                            .iter()
+                            .take(20)
+                            .map(|(name, _)| name.as_str())
+                            .collect();
+                        let more = if n > 20 {
+                            format!(" and {} more", n - 20)
+                        } else {
+                            String::new()
+                        };
+                        format!("{}{more}", shown.join(", "))
+                    }
+                },
+            }),
+            many => Err(DeployedError::Ambiguous {
+                wanted: self.describe(),
+                matches: many
+                    .iter()
+                    .map(|(_, arn)| arn.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+}
+
+/// Every deployed state machine, `(name, arn)`.
+pub async fn deployed_machines(
+    sfn: &aws_sdk_sfn::Client,
+) -> Result<Vec<(String, String)>, DeployedError> {
+    let mut machines = Vec::new();
+    let mut pages = sfn.list_state_machines().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for machine in page.map_err(sfn_error)?.state_machines() {
+            machines.push((
+                machine.name().to_string(),
+                machine.state_machine_arn().to_string(),
+            ));
+        }
+    }
+    Ok(machines)
+}
+
+pub async fn find_machine_arn(
+    sfn: &aws_sdk_sfn::Client,
+    locator: &MachineLocator,
+) -> Result<String, DeployedError> {
+    locator.choose(&deployed_machines(sfn).await?)
+}
+
+/// `<machine>-<date>`: the one execution of a machine for a date.
+pub fn execution_name(machine: &str, date: LogicalDate) -> String {
+    format!("{machine}-{date}")
+}
+
+/// `arn:aws:states:R:A:stateMachine:M` + `N` → `arn:aws:states:R:A:execution:M:N`, the ARN
+/// Step Functions gives a standard machine's execution.
+pub fn execution_arn(machine_arn: &str, name: &str) -> Result<String, DeployedError> {
+    let parts: Vec<&str> = machine_arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "states", region, account, "stateMachine", machine] => Ok(format!(
+            "arn:{partition}:states:{region}:{account}:execution:{machine}:{name}"
+        )),
+        _ => Err(DeployedError::NotAStateMachineArn(machine_arn.to_string())),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub execution_arn: String,
+    /// False when an execution of this name already existed (this call started nothing).
+    pub new: bool,
+}
+
+/// Starts `name` with `input`, or returns the execution of that name if there is one with
+/// the same input.
+pub async fn start(
+    sfn: &aws_sdk_sfn::Client,
+    machine_arn: &str,
+    name: &str,
+    input: &Value,
+) -> Result<Started, DeployedError> {
+    let execution_arn = execution_arn(machine_arn, name)?;
+    if let Some(existing) = existing(sfn, &execution_arn, name, input).await? {
+        return Ok(existing);
+    }
+    let sent = sfn
+        .start_execution()
+        .state_machine_arn(machine_arn)
+        .name(name)
+        .input(input.to_string())
+        .send()
+        .await;
+    match sent {
+        Ok(out) => Ok(Started {
+            execution_arn: out.execution_arn().to_string(),
+            new: true,
+        }),
+        // Someone started it between our look and our start.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_already_exists()) =>
+        {
+            existing(sfn, &execution_arn, name, input)
+                .await?
+                .ok_or_else(|| sfn_error(err))
+        }
+        Err(err) => Err(sfn_error(err)),
+    }
+}
+
+/// The execution at `execution_arn`, if there is one: `Ok(None)` if not, an error if it ran
+/// with another input (returning it would pass off another run as this one).
+async fn existing(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    name: &str,
+    input: &Value,
+) -> Result<Option<Started>, DeployedError> {
+    let described = match sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+    {
+        Ok(described) => described,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_does_not_exist()) =>
+        {
+            return Ok(None)
+        }
+        Err(err) => return Err(sfn_error(err)),
+    };
+    let existing_input: Option<Value> = described
+        .input()
+        .and_then(|text| serde_json::from_str(text).ok());
+    if existing_input.as_ref() != Some(input) {
+        return Err(DeployedError::DifferentInput {
+            name: name.to_string(),
+            status: described.status().as_str().to_string(),
+            existing_input: described.input().unwrap_or("(not shown)").to_string(),
+        });
+    }
+    Ok(Some(Started {
+        execution_arn: execution_arn.to_string(),
+        new: false,
+    }))
+}
+
+/// A finished execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl Finished {
+    pub fn succeeded(&self) -> bool {
+        self.status == ExecutionStatus::Succeeded.as_str()
+    }
+}
+
+/// Polls DescribeExecution until the execution is no longer running: every second at first,
+/// backing off to every 10 s, since a pipeline run can take hours.
+pub async fn wait(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Finished, DeployedError> {
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(sfn_error)?;
+        match described.status() {
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            status => {
+                return Ok(Finished {
+                    status: status.as_str().to_string(),
+                    output: described.output().map(str::to_string),
+                    error: described.error().map(str::to_string),
+                    cause: described.cause().map(str::to_string),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> Template {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        Template::load(&root.join("template.yaml")).unwrap()
+    }
+
+    fn deployed(names: &[&str]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    format!("arn:aws:states:eu-west-1:1:stateMachine:{n}"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_template_machine_is_found_under_its_cloudformation_name() {
+        let hr = MachineLocator::new(&template(), "hr", "");
+        let arn = hr
+            .choose(&deployed(&[
+                "HrSetupStateMachine-aaa",
+                "HrStateMachine-Q1w2E3r4T5y6",
+                "ClickstreamStateMachine-bbb",
+            ]))
+            .unwrap();
+        assert!(arn.ends_with(":HrStateMachine-Q1w2E3r4T5y6"), "{arn}");
+        // The logical id names the same machine.
+        assert_eq!(MachineLocator::new(&template(), "HrStateMachine", ""), hr);
+        // An exact name wins over generated ones.
+        let arn = hr.choose(&deployed(&["HrStateMachine-x", "hr"])).unwrap();
+        assert!(arn.ends_with(":hr"), "{arn}");
+    }
+
+    #[test]
+    fn two_stacks_are_ambiguous_and_none_is_not_deployed() {
+        let hr = MachineLocator::new(&template(), "hr", "");
+        let err = hr
+            .choose(&deployed(&["HrStateMachine-one", "HrStateMachine-two"]))
+            .unwrap_err();
+        assert!(matches!(err, DeployedError::Ambiguous { .. }), "{err}");
+        assert!(err.to_string().contains("--state-machine-arn"), "{err}");
+        let err = hr
+            .choose(&deployed(&["HrSetupStateMachine-x"]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("HrSetupStateMachine-x")
+                && err.to_string().contains("HrStateMachine-"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_name_prefix_and_machines_outside_the_template() {
+        let hr = MachineLocator::new(&template(), "hr", "dev-");
+        let arn = hr
+            .choose(&deployed(&["HrStateMachine-x", "dev-hr"]))
+            .unwrap();
+        assert!(arn.ends_with(":dev-hr"), "{arn}");
+        let other = MachineLocator::new(&template(), "adhoc", "");
+        assert_eq!(other.generated_prefix, None);
+        assert!(other.choose(&deployed(&["adhoc-x"])).is_err());
+        assert!(other.choose(&deployed(&["adhoc"])).is_ok());
+    }
+
+    #[test]
+    fn execution_names_and_arns() {
+        assert_eq!(
+            execution_name("hr", "2026-11-25".parse().unwrap()),
+            "hr-2026-11-25"
+        );
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:HrStateMachine-x",
+                "hr-2026-11-25"
+            )
+            .unwrap(),
+            "arn:aws:states:us-east-1:123456789012:execution:HrStateMachine-x:hr-2026-11-25"
+        );
+        assert!(execution_arn("arn:aws:lambda:us-east-1:1:function:f", "x").is_err());
+    }
+}
