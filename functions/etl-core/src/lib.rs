@@ -12,6 +12,7 @@ pub mod logical_date;
 pub mod migrations;
 pub mod probe;
 pub mod search;
+pub mod secrets;
 pub mod stage;
 pub mod stages;
 
@@ -19,3 +20,4 @@ pub use clients::Context;
 pub use config::{Config, ConfigError, EnvSource};
 pub use error::{ErrorKind, Service, StageError};
 pub use logical_date::LogicalDate;
+pub use secrets::SecretError;
