@@ -96,6 +96,14 @@ impl EnvSource {
             .filter(|v| !v.trim().is_empty())
     }
 
+    /// A non-blank value from the process environment only (not the env file).
+    pub fn process_value(&self, key: &str) -> Option<&str> {
+        self.process
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
     /// Every value, process over file: what a child process (e.g. `cargo lambda watch`) needs.
     pub fn merged(&self) -> HashMap<String, String> {
         let mut all = self.file.clone();
@@ -206,15 +214,26 @@ impl Config {
     pub fn from_source(env: &EnvSource) -> Result<Self, ConfigError> {
         // Lambda sets this for every function; `cargo lambda watch` does too.
         let in_lambda = env.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        let source_of =
-            |url_var: &str, secret_var: &str| match (env.get(url_var), env.get(secret_var)) {
-                (Some(_), _) => Source::Env,
-                (None, Some(arn)) => Source::Secret {
-                    arn: arn.trim().to_string(),
-                },
-                (None, None) if in_lambda => Source::Unset,
-                (None, None) => Source::LocalDefault,
+        // The URL wins over the secret, but a value in the process environment wins over the
+        // env file: `DATABASE_SECRET_ARN=… etl runs` is not overridden by a local file's URL.
+        let source_of = |url_var: &str, secret_var: &str| {
+            let secret = |arn: &str| Source::Secret {
+                arn: arn.trim().to_string(),
             };
+            match (
+                env.process_value(url_var),
+                env.process_value(secret_var),
+                env.get(url_var),
+                env.get(secret_var),
+            ) {
+                (Some(_), _, _, _) => Source::Env,
+                (None, Some(arn), _, _) => secret(arn),
+                (None, None, Some(_), _) => Source::Env,
+                (None, None, None, Some(arn)) => secret(arn),
+                (None, None, None, None) if in_lambda => Source::Unset,
+                (None, None, None, None) => Source::LocalDefault,
+            }
+        };
 
         let database_source = source_of("DATABASE_URL", DATABASE_SECRET_VAR);
         let database_url = match database_source {
@@ -500,6 +519,18 @@ mod tests {
                 .source,
             Source::LocalDefault
         );
+        // A secret in the process environment beats a URL from the env file.
+        let file_url = EnvSource {
+            file: parse_env_file("DATABASE_URL=postgres://etl@127.0.0.1:5432/etl\n"),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::from_source(&file_url).unwrap().postgres.source,
+            Source::Env
+        );
+        let config = Config::from_source(&file_url.with("DATABASE_SECRET_ARN", arn)).unwrap();
+        assert_eq!(config.postgres.source, Source::Secret { arn: arn.into() });
+
         let lambda = EnvSource::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "hr-hire")]);
         let config = Config::from_source(&lambda).unwrap();
         assert_eq!(config.postgres.source, Source::Unset);
