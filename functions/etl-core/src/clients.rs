@@ -13,7 +13,7 @@ use elasticsearch::auth::Credentials as EsCredentials;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::Elasticsearch;
 
-use crate::config::{AwsConfig, Config};
+use crate::config::{AwsConfig, Config, ConfigError, Source};
 use crate::error::{Service, StageError};
 
 /// A checked-out PostgreSQL connection; returns to the pool on drop.
@@ -30,9 +30,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// Builds every client from the configuration. Reads only the environment (for the AWS
-    /// default credential chain); connects to nothing.
+    /// Builds every client from the configuration. Reads the environment (for the AWS default
+    /// credential chain) and, when a setting comes from Secrets Manager, fetches that secret
+    /// (once: a Lambda container builds its Context at cold start). Connects to nothing else.
     pub async fn new(config: Config) -> Result<Self, StageError> {
+        let aws = sdk_config(&config.aws).await;
+        let config = if config.has_secrets() {
+            config
+                .resolve_secrets(&aws_sdk_secretsmanager::Client::new(&aws))
+                .await?
+        } else {
+            config
+        };
         let manager = Manager::from_config(
             config.postgres.config.clone(),
             tokio_postgres::NoTls,
@@ -47,7 +56,6 @@ impl Context {
             .create_timeout(Some(config.postgres.connect_timeout))
             .build()
             .map_err(|e| StageError::Internal(format!("PostgreSQL pool: {e}")))?;
-        let aws = sdk_config(&config.aws).await;
         Ok(Self {
             config,
             postgres,
@@ -60,6 +68,14 @@ impl Context {
     }
 
     pub async fn postgres(&self) -> Result<PgClient, StageError> {
+        if self.config.postgres.source == Source::Unset {
+            return Err(ConfigError::Missing {
+                var: crate::config::DATABASE_SECRET_VAR,
+                hint: "inside Lambda the database settings come from Secrets Manager: deploy \
+                       with the DatabaseSecretArn parameter (or set DATABASE_URL)",
+            }
+            .into());
+        }
         self.postgres.get().await.map_err(|err| match err {
             deadpool_postgres::PoolError::Backend(e) => StageError::postgres(e),
             deadpool_postgres::PoolError::Timeout(_) => StageError::unavailable(
@@ -72,6 +88,12 @@ impl Context {
             ),
             other => StageError::unavailable(Service::Postgres, other.to_string()),
         })
+    }
+
+    /// The shared AWS SDK configuration (region, credentials, endpoint), for clients this
+    /// context does not keep.
+    pub fn aws_config(&self) -> &SdkConfig {
+        &self.aws
     }
 
     pub fn s3(&self) -> &aws_sdk_s3::Client {
@@ -124,6 +146,14 @@ impl Context {
             return Ok(client);
         }
         let es = &self.config.elasticsearch;
+        if es.source == Source::Unset {
+            return Err(ConfigError::Missing {
+                var: crate::config::ELASTICSEARCH_SECRET_VAR,
+                hint: "inside Lambda Elasticsearch needs ELASTICSEARCH_URL or a secret: deploy \
+                       with the ElasticsearchSecretArn or ElasticsearchUrl parameter",
+            }
+            .into());
+        }
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(es.url.clone()))
             .timeout(es.timeout)
             .disable_proxy();

@@ -4,6 +4,11 @@
 //! `scripts/services up` writes (`.services/env`), then from defaults that point at the local
 //! stand-ins. Inside Lambda there is no env file and the AWS defaults (region, credentials,
 //! endpoints) come from the runtime, so the same code runs unchanged against real AWS.
+//!
+//! Credentials on AWS come from Secrets Manager: with `DATABASE_SECRET_ARN` (or
+//! `ELASTICSEARCH_SECRET_ARN`) set and `DATABASE_URL` (or `ELASTICSEARCH_URL`) unset, the
+//! setting's [`Source`] is [`Source::Secret`] and [`crate::Context::new`] fetches the secret once
+//! (see [`Config::resolve_secrets`]). The explicit URL always wins, for local development.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use url::Url;
+
+use crate::secrets::{self, SecretError};
 
 /// A configuration value that is missing or does not parse. Names the variable, never echoes
 /// its value (it may hold a password).
@@ -89,6 +96,14 @@ impl EnvSource {
             .filter(|v| !v.trim().is_empty())
     }
 
+    /// A non-blank value from the process environment only (not the env file).
+    pub fn process_value(&self, key: &str) -> Option<&str> {
+        self.process
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
     /// Every value, process over file: what a child process (e.g. `cargo lambda watch`) needs.
     pub fn merged(&self) -> HashMap<String, String> {
         let mut all = self.file.clone();
@@ -125,10 +140,25 @@ pub fn find_env_file() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Where a connection setting comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An explicit URL in the environment (`DATABASE_URL`, `ELASTICSEARCH_URL`).
+    Env,
+    /// A Secrets Manager secret, fetched by [`Config::resolve_secrets`].
+    Secret { arn: String },
+    /// Nothing set outside Lambda: the local stand-in's default address.
+    LocalDefault,
+    /// Nothing set inside Lambda, where a local default cannot be right: using the service
+    /// is a configuration error naming the secret's variable.
+    Unset,
+}
+
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
     pub config: tokio_postgres::Config,
     pub connect_timeout: Duration,
+    pub source: Source,
 }
 
 #[derive(Debug, Clone)]
@@ -146,9 +176,10 @@ pub struct AwsConfig {
 #[derive(Debug, Clone)]
 pub struct ElasticsearchConfig {
     pub url: Url,
-    /// Basic auth, from `ELASTICSEARCH_USERNAME` + `ELASTICSEARCH_PASSWORD`.
+    /// Basic auth, from `ELASTICSEARCH_USERNAME` + `ELASTICSEARCH_PASSWORD` (or the secret).
     pub basic_auth: Option<(String, String)>,
     pub timeout: Duration,
+    pub source: Source,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +197,10 @@ const DEFAULT_DATABASE_URL: &str = "postgres://etl@127.0.0.1:5432/etl";
 const DEFAULT_ELASTICSEARCH_URL: &str = "http://127.0.0.1:9200";
 const DEFAULT_BUCKET: &str = "etl-lake-local";
 
+/// The variables naming the secrets (the SAM template sets them from its parameters).
+pub const DATABASE_SECRET_VAR: &str = "DATABASE_SECRET_ARN";
+pub const ELASTICSEARCH_SECRET_VAR: &str = "ELASTICSEARCH_SECRET_ARN";
+
 impl Config {
     /// Process environment, plus `.services/env` when one is found (local runs).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -177,15 +212,44 @@ impl Config {
     }
 
     pub fn from_source(env: &EnvSource) -> Result<Self, ConfigError> {
-        let database_url = env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL);
-        let mut pg =
-            tokio_postgres::Config::from_str(database_url).map_err(|e| ConfigError::Invalid {
+        // Lambda sets this for every function; `cargo lambda watch` does too.
+        let in_lambda = env.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        // The URL wins over the secret, but a value in the process environment wins over the
+        // env file: `DATABASE_SECRET_ARN=… etl runs` is not overridden by a local file's URL.
+        let source_of = |url_var: &str, secret_var: &str| {
+            let secret = |arn: &str| Source::Secret {
+                arn: arn.trim().to_string(),
+            };
+            match (
+                env.process_value(url_var),
+                env.process_value(secret_var),
+                env.get(url_var),
+                env.get(secret_var),
+            ) {
+                (Some(_), _, _, _) => Source::Env,
+                (None, Some(arn), _, _) => secret(arn),
+                (None, None, Some(_), _) => Source::Env,
+                (None, None, None, Some(arn)) => secret(arn),
+                (None, None, None, None) if in_lambda => Source::Unset,
+                (None, None, None, None) => Source::LocalDefault,
+            }
+        };
+
+        let database_source = source_of("DATABASE_URL", DATABASE_SECRET_VAR);
+        let database_url = match database_source {
+            Source::Env => env.get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL),
+            // Replaced by the secret's settings before any connection is made.
+            _ => DEFAULT_DATABASE_URL,
+        };
+        let pg =
+            tokio_postgres::Config::from_str(database_url).map_err(|_| ConfigError::Invalid {
                 var: "DATABASE_URL",
-                reason: format!("not a PostgreSQL connection string ({e})"),
+                // The parser's message can quote the input, password included.
+                reason:
+                    "not a PostgreSQL connection string (postgres://user:password@host:port/db)"
+                        .into(),
             })?;
         let connect_timeout = seconds(env, "DATABASE_CONNECT_TIMEOUT_SECS", 5)?;
-        pg.connect_timeout(connect_timeout);
-        pg.application_name("etl");
 
         let endpoint_url = env
             .get("AWS_ENDPOINT_URL")
@@ -218,10 +282,15 @@ impl Config {
         let bucket = env.get("ETL_BUCKET").unwrap_or(DEFAULT_BUCKET).to_string();
         validate_bucket_name(&bucket)?;
 
+        let es_source = source_of("ELASTICSEARCH_URL", ELASTICSEARCH_SECRET_VAR);
         let es_url = http_url(
             "ELASTICSEARCH_URL",
-            env.get("ELASTICSEARCH_URL")
-                .unwrap_or(DEFAULT_ELASTICSEARCH_URL),
+            match es_source {
+                Source::Env => env
+                    .get("ELASTICSEARCH_URL")
+                    .unwrap_or(DEFAULT_ELASTICSEARCH_URL),
+                _ => DEFAULT_ELASTICSEARCH_URL,
+            },
         )?;
         let basic_auth = match (
             env.get("ELASTICSEARCH_USERNAME"),
@@ -246,6 +315,7 @@ impl Config {
             url: es_url,
             basic_auth,
             timeout: seconds(env, "ELASTICSEARCH_TIMEOUT_SECS", 30)?,
+            source: es_source,
         };
 
         let index_prefix = env.get("ETL_INDEX_PREFIX").unwrap_or("").to_string();
@@ -260,15 +330,62 @@ impl Config {
         }
 
         Ok(Self {
-            postgres: PostgresConfig {
-                config: pg,
-                connect_timeout,
-            },
+            postgres: PostgresConfig::new(pg, connect_timeout, database_source),
             aws,
             bucket,
             elasticsearch,
             index_prefix,
         })
+    }
+}
+
+impl PostgresConfig {
+    fn new(mut config: tokio_postgres::Config, connect_timeout: Duration, source: Source) -> Self {
+        config.connect_timeout(connect_timeout);
+        config.application_name("etl");
+        Self {
+            config,
+            connect_timeout,
+            source,
+        }
+    }
+}
+
+impl Config {
+    /// True when a setting still has to be read from Secrets Manager.
+    pub fn has_secrets(&self) -> bool {
+        matches!(self.postgres.source, Source::Secret { .. })
+            || matches!(self.elasticsearch.source, Source::Secret { .. })
+    }
+
+    /// Replaces every setting whose source is a secret with the secret's values. Called once
+    /// per process by [`crate::Context::new`]; a no-op without secrets.
+    pub async fn resolve_secrets(
+        mut self,
+        client: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, SecretError> {
+        if let Source::Secret { arn } = self.postgres.source.clone() {
+            let text = secrets::fetch(client, DATABASE_SECRET_VAR, &arn).await?;
+            let config = secrets::database_config(DATABASE_SECRET_VAR, &arn, &text)?;
+            self.postgres = PostgresConfig::new(
+                config,
+                self.postgres.connect_timeout,
+                Source::Secret { arn },
+            );
+        }
+        if let Source::Secret { arn } = &self.elasticsearch.source {
+            let text = secrets::fetch(client, ELASTICSEARCH_SECRET_VAR, arn).await?;
+            let (url, basic_auth) =
+                secrets::elasticsearch_settings(ELASTICSEARCH_SECRET_VAR, arn, &text)?;
+            self.elasticsearch.url = url;
+            self.elasticsearch.basic_auth = basic_auth;
+        }
+        tracing::debug!(
+            database = ?self.postgres.source,
+            elasticsearch = ?self.elasticsearch.source,
+            "settings read from Secrets Manager"
+        );
+        Ok(self)
     }
 }
 
@@ -370,6 +487,77 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("AWS_TIMEOUT_SECS"));
+    }
+
+    #[test]
+    fn an_explicit_url_wins_over_a_secret_and_lambda_has_no_local_default() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl/db-AbCdEf";
+        let env = EnvSource::from_pairs([
+            ("DATABASE_SECRET_ARN", arn),
+            ("ELASTICSEARCH_SECRET_ARN", arn),
+        ]);
+        let config = Config::from_source(&env).unwrap();
+        assert_eq!(config.postgres.source, Source::Secret { arn: arn.into() });
+        assert_eq!(
+            config.elasticsearch.source,
+            Source::Secret { arn: arn.into() }
+        );
+        assert!(config.has_secrets());
+
+        let env = env
+            .with("DATABASE_URL", "postgres://etl@db:5432/etl")
+            .with("ELASTICSEARCH_URL", "http://es:9200");
+        let config = Config::from_source(&env).unwrap();
+        assert_eq!(config.postgres.source, Source::Env);
+        assert_eq!(config.elasticsearch.source, Source::Env);
+        assert!(!config.has_secrets());
+
+        assert_eq!(
+            Config::from_source(&EnvSource::default())
+                .unwrap()
+                .postgres
+                .source,
+            Source::LocalDefault
+        );
+        // A secret in the process environment beats a URL from the env file.
+        let file_url = EnvSource {
+            file: parse_env_file("DATABASE_URL=postgres://etl@127.0.0.1:5432/etl\n"),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::from_source(&file_url).unwrap().postgres.source,
+            Source::Env
+        );
+        let config = Config::from_source(&file_url.with("DATABASE_SECRET_ARN", arn)).unwrap();
+        assert_eq!(config.postgres.source, Source::Secret { arn: arn.into() });
+
+        let lambda = EnvSource::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "hr-hire")]);
+        let config = Config::from_source(&lambda).unwrap();
+        assert_eq!(config.postgres.source, Source::Unset);
+        assert_eq!(config.elasticsearch.source, Source::Unset);
+    }
+
+    #[tokio::test]
+    async fn inside_lambda_an_unconfigured_service_is_a_fatal_error_naming_the_secret() {
+        let env = EnvSource::from_pairs([
+            ("AWS_LAMBDA_FUNCTION_NAME", "hr-hire"),
+            ("AWS_REGION", "us-east-1"),
+        ]);
+        let ctx = crate::Context::new(Config::from_source(&env).unwrap())
+            .await
+            .unwrap();
+        let Err(err) = ctx.postgres().await else {
+            panic!("an unconfigured database gave a connection");
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::Fatal);
+        assert!(err.to_string().contains("DATABASE_SECRET_ARN"), "{err}");
+        let Err(err) = ctx.elasticsearch() else {
+            panic!("an unconfigured Elasticsearch gave a client");
+        };
+        assert!(
+            err.to_string().contains("ELASTICSEARCH_SECRET_ARN"),
+            "{err}"
+        );
     }
 
     #[test]

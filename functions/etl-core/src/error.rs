@@ -13,6 +13,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::config::ConfigError;
+use crate::secrets::SecretError;
 
 /// An external service a stage talks to. Named in every error about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +77,9 @@ pub enum StageError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A credential secret that cannot be read or is malformed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     /// A broken invariant inside the stage.
     #[error("internal error: {0}")]
     Internal(String),
@@ -88,6 +92,7 @@ impl StageError {
             StageError::Service {
                 retryable: true, ..
             } => ErrorKind::Retryable,
+            StageError::Secret(err) => err.kind(),
             StageError::Service { .. } | StageError::Config(_) | StageError::Internal(_) => {
                 ErrorKind::Fatal
             }

@@ -14,6 +14,7 @@ pub mod probe;
 pub mod rng;
 pub mod s3;
 pub mod search;
+pub mod secrets;
 pub mod stage;
 pub mod stages;
 
@@ -21,3 +22,4 @@ pub use clients::Context;
 pub use config::{Config, ConfigError, EnvSource};
 pub use error::{ErrorKind, Service, StageError};
 pub use logical_date::LogicalDate;
+pub use secrets::SecretError;
