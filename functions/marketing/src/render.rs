@@ -182,6 +182,9 @@ const PALETTE: [RGBColor; 3] = [
     RGBColor(44, 160, 44),
 ];
 
+/// One number of a platform's KPIs.
+type Metric = fn(&PlatformKpis) -> Option<f64>;
+
 /// CPC, CTR and ROI per platform, one panel each (their scales differ).
 fn platform_chart(platforms: &[PlatformKpis]) -> Result<String, ChartError> {
     let err = chart_error("platform KPI");
@@ -190,7 +193,7 @@ fn platform_chart(platforms: &[PlatformKpis]) -> Result<String, ChartError> {
         let root = SVGBackend::with_string(&mut svg, (900, 320)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
         let panels = root.split_evenly((1, 3));
-        let metrics: [(&str, fn(&PlatformKpis) -> Option<f64>); 3] = [
+        let metrics: [(&str, Metric); 3] = [
             ("CPC (cost / click)", |p| p.cpc),
             ("CTR (%)", |p| p.ctr_percent),
             ("ROI ((revenue − cost) / cost)", |p| p.roi),
