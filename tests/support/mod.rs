@@ -198,19 +198,9 @@ impl Drop for Scratch {
             let Ok(ctx) = Context::new(config.clone()).await else {
                 return;
             };
+            // Every page of the bucket, not only the first thousand keys.
+            let _ = etl_core::s3::delete_prefix(&ctx, &config.bucket, "").await;
             let s3 = ctx.s3();
-            if let Ok(listed) = s3.list_objects_v2().bucket(&config.bucket).send().await {
-                for object in listed.contents() {
-                    if let Some(key) = object.key() {
-                        let _ = s3
-                            .delete_object()
-                            .bucket(&config.bucket)
-                            .key(key)
-                            .send()
-                            .await;
-                    }
-                }
-            }
             let _ = s3.delete_bucket().bucket(&config.bucket).send().await;
             if let Ok(es) = ctx.elasticsearch() {
                 let pattern = format!("/{}*", config.index_prefix);

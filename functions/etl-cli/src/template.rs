@@ -202,15 +202,8 @@ impl Template {
         }
 
         let mut machines = Vec::new();
-        for (id, resource) in resources {
-            let (Some(id), Some("AWS::Serverless::StateMachine")) =
-                (id.as_str(), resource.get("Type").and_then(Yaml::as_str))
-            else {
-                continue;
-            };
-            let props = resource
-                .get("Properties")
-                .ok_or_else(|| TemplateError::Invalid(format!("{id} has no Properties")))?;
+        for (id, props) in resources_of_type(resources, "AWS::Serverless::StateMachine") {
+            let props = props?;
             let uri = props
                 .get("DefinitionUri")
                 .and_then(Yaml::as_str)
@@ -252,15 +245,8 @@ impl Template {
             });
         }
         let mut schedules = Vec::new();
-        for (id, resource) in resources {
-            let (Some(id), Some("AWS::Scheduler::Schedule")) =
-                (id.as_str(), resource.get("Type").and_then(Yaml::as_str))
-            else {
-                continue;
-            };
-            let props = resource
-                .get("Properties")
-                .ok_or_else(|| TemplateError::Invalid(format!("{id} has no Properties")))?;
+        for (id, props) in resources_of_type(resources, "AWS::Scheduler::Schedule") {
+            let props = props?;
             schedules.push(
                 schedule_from_yaml(id, props, &machines, parameters)
                     .map_err(|e| TemplateError::Invalid(format!("{id}: {e}")))?,
@@ -475,6 +461,23 @@ fn substitute(text: &str, values: &HashMap<String, String>) -> Result<String, St
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The (logical id, Properties) of every resource of one type; a resource without Properties
+/// is an error.
+fn resources_of_type<'a>(
+    resources: &'a serde_yaml::Mapping,
+    resource_type: &'a str,
+) -> impl Iterator<Item = (&'a str, Result<&'a Yaml, TemplateError>)> + 'a {
+    resources.iter().filter_map(move |(id, resource)| {
+        let id = id.as_str()?;
+        (resource.get("Type").and_then(Yaml::as_str) == Some(resource_type)).then(|| {
+            let props = resource
+                .get("Properties")
+                .ok_or_else(|| TemplateError::Invalid(format!("{id} has no Properties")));
+            (id, props)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -64,25 +64,30 @@ pub async fn list(
 /// The whole object, in memory. For objects a stage has already bounded (a raw partition, a
 /// curated dataset it is about to read anyway).
 pub async fn get(ctx: &Context, bucket: &str, key: &str) -> Result<Bytes, StageError> {
-    let object = ctx
-        .s3()
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(s3_error)?;
-    let body = object.body.collect().await.map_err(|e| {
-        StageError::unavailable(Service::S3, format!("reading s3://{bucket}/{key}: {e}"))
-    })?;
-    Ok(body.into_bytes())
+    get_if_exists(ctx, bucket, key)
+        .await?
+        .ok_or_else(|| StageError::Service {
+            service: Service::S3,
+            retryable: false,
+            message: format!("s3://{bucket}/{key} does not exist"),
+        })
 }
 
-/// Whether `key` exists (HeadObject).
-pub async fn exists(ctx: &Context, bucket: &str, key: &str) -> Result<bool, StageError> {
-    match ctx.s3().head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => Ok(true),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+/// The whole object, or `None` when there is no such key: one GET where HEAD + GET would
+/// take two requests.
+pub async fn get_if_exists(
+    ctx: &Context,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Bytes>, StageError> {
+    match ctx.s3().get_object().bucket(bucket).key(key).send().await {
+        Ok(object) => {
+            let body = object.body.collect().await.map_err(|e| {
+                StageError::unavailable(Service::S3, format!("reading s3://{bucket}/{key}: {e}"))
+            })?;
+            Ok(Some(body.into_bytes()))
+        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
         Err(err) => Err(s3_error(err)),
     }
 }

@@ -60,12 +60,13 @@ pub async fn run(ctx: &Context, event: ReportEvent) -> Result<ReportOutput, Stag
 async fn report(ctx: &Context, date: LogicalDate) -> Result<ReportOutput, StageError> {
     let bucket = ctx.config.bucket.as_str();
     let (parquet_key, _) = master_keys(date);
-    if !s3::exists(ctx, bucket, &parquet_key).await? {
-        return Err(StageError::invalid_input(format!(
-            "no master dataset for {date} at s3://{bucket}/{parquet_key}: unify that date first"
-        )));
-    }
-    let parquet = s3::get(ctx, bucket, &parquet_key).await?;
+    let parquet = s3::get_if_exists(ctx, bucket, &parquet_key)
+        .await?
+        .ok_or_else(|| {
+            StageError::invalid_input(format!(
+                "no master dataset for {date} at s3://{bucket}/{parquet_key}: unify that date first"
+            ))
+        })?;
     let label = date.to_string();
     let kpis = tokio::task::spawn_blocking(move || kpi::compute(parquet, &label))
         .await
@@ -100,12 +101,13 @@ async fn report(ctx: &Context, date: LogicalDate) -> Result<ReportOutput, StageE
 pub async fn load(ctx: &Context, date: LogicalDate) -> Result<KpiReport, StageError> {
     let [json_key, ..] = report_keys(date);
     let bucket = ctx.config.bucket.as_str();
-    if !s3::exists(ctx, bucket, &json_key).await? {
-        return Err(StageError::invalid_input(format!(
-            "no KPI report for {date} at s3://{bucket}/{json_key}"
-        )));
-    }
-    let bytes = s3::get(ctx, bucket, &json_key).await?;
+    let bytes = s3::get_if_exists(ctx, bucket, &json_key)
+        .await?
+        .ok_or_else(|| {
+            StageError::invalid_input(format!(
+                "no KPI report for {date} at s3://{bucket}/{json_key}"
+            ))
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         StageError::Internal(format!("s3://{bucket}/{json_key} is not a KPI report: {e}"))
     })
