@@ -346,18 +346,11 @@ fn forwarded_env(env: &EnvSource) -> Vec<(String, String)> {
         "TMPDIR",
         "LANG",
     ];
-    const CONFIG_PREFIXES: &[&str] = &["DATABASE_", "AWS_", "ETL_", "ELASTICSEARCH_", "RUST_LOG"];
     let mut vars: Vec<(String, String)> = TOOLCHAIN
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    for (key, _) in env.merged() {
-        if CONFIG_PREFIXES.iter().any(|p| key.starts_with(p)) {
-            if let Some(value) = env.get(&key) {
-                vars.push((key.clone(), value.to_string()));
-            }
-        }
-    }
+    vars.extend(env.function_settings());
     vars
 }
 

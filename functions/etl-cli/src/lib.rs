@@ -5,6 +5,7 @@ pub mod bench;
 pub mod deployed;
 pub mod follow;
 pub mod functions;
+pub mod lambda_init;
 pub mod runner;
 pub mod schedules;
 pub mod template;

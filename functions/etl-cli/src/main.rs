@@ -14,7 +14,7 @@ use etl_cli::schedules::{self, BackfillTiming, Deployment, DesiredSchedule};
 use etl_cli::template::{ScheduleState, Template};
 use etl_core::ledger::{self, Reprocess};
 use etl_core::stages::plan::{self, RunRequest};
-use etl_core::{probe, Config, Context, LogicalDate, Service};
+use etl_core::{probe, Config, Context, EnvSource, LogicalDate, Service};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -84,13 +84,26 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
     },
-    /// Measure a pipeline's throughput and memory (see BENCHMARKS.md).
+    /// Measure a pipeline's throughput and memory, or the Lambda binaries' cold starts
+    /// (see BENCHMARKS.md).
     Bench {
-        /// `hr` (rows = employees), `clickstream` (rows = events) or `marketing` (rows =
-        /// campaign rows; the seed's volume is 500000).
+        /// `hr` (rows = employees), `clickstream` (rows = events), `marketing` (rows =
+        /// campaign rows; the seed's volume is 500000), or `lambda-init`: each packaged
+        /// binary's size and cold-start init time (after `cargo lambda build --release`).
         pipeline: String,
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
+        /// lambda-init: cold starts per function.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// lambda-init: where `cargo lambda build` left the binaries
+        /// (default: $CARGO_TARGET_DIR/lambda, else target/lambda).
+        #[arg(long)]
+        lambda_dir: Option<PathBuf>,
+        /// lambda-init: the database settings come from a Secrets Manager secret, as when
+        /// deployed, so init includes fetching it (from the configured AWS endpoint).
+        #[arg(long)]
+        database_secret: bool,
     },
     /// Stream simulated clickstream events live, for dashboards (Ctrl-C stops).
     Simulate {
@@ -278,6 +291,86 @@ async fn context() -> anyhow::Result<Arc<Context>> {
     Ok(Arc::new(Context::new(config).await?))
 }
 
+/// `etl bench lambda-init`: every function's packaged binary, started cold `runs` times with
+/// the settings a deployed function gets (and, with `database_secret`, a real secret to fetch).
+async fn bench_lambda_init(
+    runs: usize,
+    lambda_dir: Option<PathBuf>,
+    database_secret: bool,
+) -> anyhow::Result<ExitCode> {
+    let source = EnvSource::load().context("configuration")?;
+    let mut settings = source.function_settings();
+    let mut secret = None;
+    if database_secret {
+        let ctx = context().await?;
+        let database_url = source
+            .get("DATABASE_URL")
+            .context("--database-secret needs DATABASE_URL to store in the secret")?;
+        let client = aws_sdk_secretsmanager::Client::new(ctx.aws_config());
+        let created = client
+            .create_secret()
+            .name(format!("etl-bench/lambda-init-{}", std::process::id()))
+            // The shape the README asks operators to store: `{"url": …}`.
+            .secret_string(serde_json::json!({ "url": database_url }).to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "create the benchmark's database secret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+        let arn = created
+            .arn()
+            .context("the new secret has no ARN")?
+            .to_string();
+        settings.retain(|(key, _)| key != "DATABASE_URL");
+        settings.push((
+            etl_core::config::DATABASE_SECRET_VAR.to_string(),
+            arn.clone(),
+        ));
+        secret = Some((client, arn));
+    }
+    let dir = lambda_dir.unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+            .join("lambda")
+    });
+    let measured = tokio::task::spawn_blocking(move || {
+        etl_cli::lambda_init::measure(&dir, &function_names(), runs, &settings)
+    })
+    .await
+    .context("the cold-start measurement panicked")?;
+    if let Some((client, arn)) = secret {
+        let _ = client
+            .delete_secret()
+            .secret_id(arn)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+    }
+    let figures = measured?;
+    eprintln!(
+        "{:<22} {:>9} {:>5} {:>11} {:>8} {:>8} {:>12}",
+        "function", "size", "runs", "init median", "p90", "max", "RSS at init"
+    );
+    for f in &figures {
+        eprintln!(
+            "{:<22} {:>5.1} MiB {:>5} {:>8.1} ms {:>5.1} ms {:>5.1} ms {:>12}",
+            f.function,
+            f.binary_mib,
+            f.runs,
+            f.init_ms_median,
+            f.init_ms_p90,
+            f.init_ms_max,
+            f.rss_mib_at_init
+                .map_or("?".to_string(), |m| format!("{m:.1} MiB"))
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&figures)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run {
@@ -407,13 +500,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Bench { pipeline, rows } => {
+        Command::Bench {
+            pipeline,
+            runs,
+            lambda_dir,
+            database_secret,
+            ..
+        } if pipeline == "lambda-init" => {
+            bench_lambda_init(runs, lambda_dir, database_secret).await
+        }
+        Command::Bench { pipeline, rows, .. } => {
             let ctx = context().await?;
             let phases = match pipeline.as_str() {
                 "hr" => etl_cli::bench::hr(&ctx, rows).await?,
                 "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
                 "marketing" => etl_cli::bench::marketing(&ctx, rows).await?,
-                other => bail!("no benchmark for {other:?} (have: hr, clickstream, marketing)"),
+                other => bail!(
+                    "no benchmark for {other:?} (have: hr, clickstream, marketing, lambda-init)"
+                ),
             };
             for p in &phases {
                 eprintln!(

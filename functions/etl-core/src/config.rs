@@ -54,6 +54,14 @@ impl EnvSource {
         }
     }
 
+    /// The process environment, over `.services/env` when one is found (local runs).
+    pub fn load() -> Result<Self, ConfigError> {
+        match find_env_file() {
+            Some(path) => Self::process_and_file(&path),
+            None => Ok(Self::process()),
+        }
+    }
+
     /// The process environment over the given env file, which must exist.
     pub fn process_and_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFile {
@@ -109,6 +117,21 @@ impl EnvSource {
         let mut all = self.file.clone();
         all.extend(self.process.clone());
         all
+    }
+
+    /// The settings a deployed function gets as environment variables (databases, AWS,
+    /// Elasticsearch, this project's own), process over file, sorted by name: what a child
+    /// process standing in for a Lambda function needs, and nothing of this shell's.
+    pub fn function_settings(&self) -> Vec<(String, String)> {
+        const PREFIXES: &[&str] = &["DATABASE_", "AWS_", "ETL_", "ELASTICSEARCH_", "RUST_LOG"];
+        let mut vars: Vec<(String, String)> = self
+            .merged()
+            .into_keys()
+            .filter(|key| PREFIXES.iter().any(|p| key.starts_with(p)))
+            .filter_map(|key| self.get(&key).map(|v| v.to_string()).map(|v| (key, v)))
+            .collect();
+        vars.sort();
+        vars
     }
 
     /// Values that came only from the env file (the local stand-ins' settings).
@@ -204,11 +227,7 @@ pub const ELASTICSEARCH_SECRET_VAR: &str = "ELASTICSEARCH_SECRET_ARN";
 impl Config {
     /// Process environment, plus `.services/env` when one is found (local runs).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let source = match find_env_file() {
-            Some(path) => EnvSource::process_and_file(&path)?,
-            None => EnvSource::process(),
-        };
-        Self::from_source(&source)
+        Self::from_source(&EnvSource::load()?)
     }
 
     pub fn from_source(env: &EnvSource) -> Result<Self, ConfigError> {
@@ -452,6 +471,32 @@ fn validate_bucket_name(name: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn function_settings_keep_only_what_a_function_reads() {
+        let env = EnvSource::from_pairs([
+            ("DATABASE_URL", "postgres://etl@db/etl"),
+            ("PATH", "/usr/bin"),
+            ("HOME", "/root"),
+            ("AWS_REGION", "eu-west-1"),
+            ("ETL_BUCKET", "lake"),
+            ("ELASTICSEARCH_URL", " "),
+            ("CARGO_HOME", "/cargo"),
+        ]);
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            env.function_settings(),
+            pairs(&[
+                ("AWS_REGION", "eu-west-1"),
+                ("DATABASE_URL", "postgres://etl@db/etl"),
+                ("ETL_BUCKET", "lake"),
+            ])
+        );
+    }
 
     #[test]
     fn defaults_point_at_local_services() {

@@ -3,7 +3,9 @@
 //! size.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 
@@ -36,10 +38,49 @@ impl MasterPaths {
     }
 }
 
+/// Bytes a file's writer produced since they were last taken.
+type Pending = Arc<Mutex<Vec<u8>>>;
+
+/// A local master file that also keeps what was written to it, so the same bytes can be
+/// uploaded while the file is still being produced.
+struct TeeFile {
+    file: File,
+    pending: Pending,
+}
+
+impl Write for TeeFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        lock(&self.pending).extend_from_slice(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The buffer is only ever touched by the one thread that runs the writer; a poisoned lock
+/// still holds valid bytes.
+fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the master files grew by: the next bytes of each object to upload.
+#[derive(Debug, Default)]
+pub struct Produced {
+    pub parquet: Vec<u8>,
+    pub csv: Vec<u8>,
+}
+
 pub struct MasterWriter {
     paths: MasterPaths,
-    parquet: polars::io::parquet::write::BatchedWriter<File>,
-    csv: polars::io::csv::write::BatchedWriter<File>,
+    parquet: polars::io::parquet::write::BatchedWriter<TeeFile>,
+    csv: polars::io::csv::write::BatchedWriter<TeeFile>,
+    parquet_pending: Pending,
+    csv_pending: Pending,
     rows: u64,
 }
 
@@ -52,44 +93,89 @@ impl MasterWriter {
         })?;
         let paths = MasterPaths::under(dir);
         let open = |path: &Path| {
-            File::create(path).map_err(|source| MasterError::Io {
+            let file = File::create(path).map_err(|source| MasterError::Io {
                 path: path.to_path_buf(),
                 source,
-            })
+            })?;
+            let pending = Pending::default();
+            let tee = TeeFile {
+                file,
+                pending: Arc::clone(&pending),
+            };
+            Ok::<_, MasterError>((tee, pending))
         };
         let schema = schema();
-        let parquet = ParquetWriter::new(open(&paths.parquet)?)
-            .with_compression(ParquetCompression::Zstd(None))
+        let (parquet_file, parquet_pending) = open(&paths.parquet)?;
+        let parquet = ParquetWriter::new(parquet_file)
+            .with_compression(ParquetCompression::Zstd(
+                polars::polars_utils::compression::ZstdLevel::try_new(1).ok(),
+            ))
             .batched(&schema)?;
         // polars formats each chunk into its own buffer before writing it: no BufWriter needed.
-        let csv = CsvWriter::new(open(&paths.csv)?)
+        let (csv_file, csv_pending) = open(&paths.csv)?;
+        let csv = CsvWriter::new(csv_file)
             .include_header(true)
             .batched(&schema)?;
         Ok(Self {
             paths,
             parquet,
             csv,
+            parquet_pending,
+            csv_pending,
             rows: 0,
         })
     }
 
-    pub fn write(&mut self, batch: &mut DataFrame) -> Result<(), MasterError> {
-        if batch.height() == 0 {
-            return Ok(());
+    /// Appends a batch to both files; returns the bytes they grew by.
+    pub fn write(&mut self, batch: &mut DataFrame) -> Result<Produced, MasterError> {
+        if batch.height() > 0 {
+            // The writers want contiguous columns.
+            batch.rechunk_mut();
+            self.parquet.write_batch(batch)?;
+            self.csv.write_batch(batch)?;
+            self.rows += batch.height() as u64;
         }
-        // The writers want contiguous columns.
-        batch.rechunk_mut();
-        self.parquet.write_batch(batch)?;
-        self.csv.write_batch(batch)?;
-        self.rows += batch.height() as u64;
-        Ok(())
+        Ok(self.take_produced())
     }
 
     /// Completes both files (an empty day gives a valid, empty Parquet file and a header-only
-    /// CSV); returns their paths and the rows written.
-    pub fn finish(mut self) -> Result<(MasterPaths, u64), MasterError> {
+    /// CSV); returns their paths, the rows written and the files' last bytes.
+    pub fn finish(mut self) -> Result<(MasterPaths, u64, Produced), MasterError> {
         self.parquet.finish()?;
         self.csv.finish()?;
-        Ok((self.paths, self.rows))
+        let last = self.take_produced();
+        Ok((self.paths, self.rows, last))
+    }
+
+    fn take_produced(&self) -> Produced {
+        Produced {
+            parquet: std::mem::take(&mut *lock(&self.parquet_pending)),
+            csv: std::mem::take(&mut *lock(&self.csv_pending)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn produced_bytes_are_exactly_the_files() {
+        let dir = std::env::temp_dir().join(format!("master-tee-{}", std::process::id()));
+        let mut writer = MasterWriter::create(&dir).unwrap();
+        let mut batch = DataFrame::empty_with_schema(&schema());
+        let mut produced = writer.write(&mut batch).unwrap();
+        let (paths, rows, last) = writer.finish().unwrap();
+        produced.parquet.extend(last.parquet);
+        produced.csv.extend(last.csv);
+        assert_eq!(rows, 0);
+        assert_eq!(std::fs::read(&paths.parquet).unwrap(), produced.parquet);
+        assert_eq!(std::fs::read(&paths.csv).unwrap(), produced.csv);
+        assert!(
+            produced.csv.starts_with(b"campaign_id,"),
+            "CSV starts with its header"
+        );
+        assert!(produced.parquet.starts_with(b"PAR1"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -67,16 +67,10 @@ fn parse_and_validate(bytes: Bytes, date: LogicalDate) -> PolarsResult<(DataFram
         .finish()?
         .with_column(reject_reason(date).alias(REASON_COLUMN))
         .collect()?;
-    let good = checked
-        .clone()
-        .lazy()
-        .filter(col(REASON_COLUMN).is_null())
-        .select(COLUMNS.map(col))
-        .collect()?;
-    let rejected = checked
-        .lazy()
-        .filter(col(REASON_COLUMN).is_not_null())
-        .collect()?;
+    // One query per partition; splitting its result is a plain mask, no second plan.
+    let reason = checked.column(REASON_COLUMN)?;
+    let good = checked.filter(&reason.is_null())?.drop(REASON_COLUMN)?;
+    let rejected = checked.filter(&reason.is_not_null())?;
     Ok((good, rejected))
 }
 

@@ -3,6 +3,7 @@
 //! Parquet plus CSV, to `curated/marketing/dt=…/` and to a local directory.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use etl_core::ledger::{self, Counted, RowCounts};
@@ -11,13 +12,19 @@ use etl_core::{Context, LogicalDate, StageError};
 use futures::{StreamExt, TryStreamExt};
 use polars::prelude::{CsvWriter, DataFrame, SerWriter};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use crate::dataset::{curated_prefix, partition_of, quarantine_prefix, raw_prefix, MASTER_NAME};
-use crate::master::{MasterError, MasterWriter};
+use crate::master::{MasterError, MasterPaths, MasterWriter, Produced};
 use crate::validate::{check_partition, PartitionCheck};
 
 /// Raw partitions downloaded ahead of the one being checked.
 const PREFETCH: usize = 8;
+/// Chunks of a master file that may wait for its uploader (polars hands over one chunk per
+/// raw partition, ≈ 1 MB of CSV).
+const CHUNKS_IN_FLIGHT: usize = 16;
+/// Checked partitions that may wait for the encoder.
+const CHECKED_AHEAD: usize = 2;
 /// Where the local copy goes when neither the event nor `MARKETING_LOCAL_DIR` says: the
 /// system temp dir, which is `/tmp` (the only writable place) inside Lambda.
 const LOCAL_DIR_VAR: &str = "MARKETING_LOCAL_DIR";
@@ -107,6 +114,53 @@ fn master_error(err: MasterError) -> StageError {
     StageError::Internal(err.to_string())
 }
 
+/// One raw partition, downloaded.
+struct RawPartition {
+    number: u32,
+    key: String,
+    bytes: Bytes,
+}
+
+/// Something to set aside in the quarantine zone, as the checks find it.
+struct ToQuarantine {
+    partition: u32,
+    kind: &'static str,
+    body: Bytes,
+    rows: u64,
+    reason: String,
+}
+
+/// What building the master dataset counted.
+struct Built {
+    paths: MasterPaths,
+    rows_in: u64,
+    rows_out: u64,
+    rows_quarantined: u64,
+    /// Time spent parsing and checking, and encoding the master files: the CPU half of the
+    /// stage, logged so a slow run shows which half it was.
+    checking: Duration,
+    encoding: Duration,
+}
+
+/// Why the master-building thread stopped early.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error(transparent)]
+    Master(#[from] MasterError),
+    #[error("encoding quarantined rows: {0}")]
+    Quarantine(String),
+    /// An uploader or the quarantine writer went away: its own error is the one to report.
+    #[error("an upload stopped before the master dataset was complete")]
+    ConsumerGone,
+    #[error("the thread checking raw partitions panicked")]
+    CheckerPanicked,
+}
+
+/// The stage is a pipeline, so the S3 server and the CPU work at the same time: downloads
+/// run ahead of the checks; one blocking thread checks each partition and appends its good
+/// rows to the master files; both files stream to S3 (multipart) while they grow. The
+/// objects are completed only when every part of the pipeline succeeded, so a failed run
+/// never leaves a partial master dataset behind.
 async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageError> {
     let date = event.logical_date;
     let bucket = ctx.config.bucket.as_str();
@@ -122,71 +176,89 @@ async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageEr
         }
     }
     partitions.sort();
-
-    let local_dir = local_base(event).join("marketing").join(date.partition());
-    let mut master = MasterWriter::create(&local_dir).map_err(master_error)?;
-    let mut quarantined = Vec::new();
-    let (mut rows_in, mut rows_quarantined) = (0u64, 0u64);
     let partition_count = partitions.len();
+    let local_dir = local_base(event).join("marketing").join(date.partition());
+    let (parquet_key, csv_key) = master_keys(date);
 
-    let mut downloads = futures::stream::iter(partitions)
-        .map(|(number, key)| async move {
-            let bytes = s3::get(ctx, bucket, &key).await?;
-            Ok::<_, StageError>((number, key, bytes))
-        })
-        .buffered(PREFETCH);
-    while let Some((number, key, bytes)) = downloads.try_next().await? {
-        let raw = bytes.clone();
-        let check = tokio::task::spawn_blocking(move || check_partition(bytes, date))
-            .await
-            .map_err(|e| StageError::Internal(format!("checking {key}: {e}")))?;
-        match check {
-            PartitionCheck::Corrupt { reason } => {
-                tracing::warn!(%key, %reason, "raw partition quarantined");
-                quarantined.push(quarantine(ctx, date, number, "corrupt", raw, 0, reason).await?);
-            }
-            PartitionCheck::Parsed {
-                mut good,
-                mut rejected,
-            } => {
-                rows_in += (good.height() + rejected.height()) as u64;
-                master.write(&mut good).map_err(master_error)?;
-                if rejected.height() > 0 {
-                    let rows = rejected.height() as u64;
-                    rows_quarantined += rows;
-                    let reason = summarise_reasons(&rejected);
-                    tracing::warn!(%key, rows, %reason, "rows quarantined");
-                    let csv = rejected_csv(&mut rejected)?;
-                    quarantined
-                        .push(quarantine(ctx, date, number, "rows", csv, rows, reason).await?);
-                }
+    let (raw_tx, raw_rx) = mpsc::channel::<RawPartition>(PREFETCH);
+    let (parquet_tx, parquet_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (csv_tx, csv_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (quarantine_tx, mut quarantine_rx) = mpsc::channel::<ToQuarantine>(PREFETCH);
+
+    let download = async move {
+        let mut downloads = futures::stream::iter(partitions)
+            .map(|(number, key)| async move {
+                let bytes = s3::get(ctx, bucket, &key).await?;
+                Ok::<_, StageError>(RawPartition { number, key, bytes })
+            })
+            .buffered(PREFETCH);
+        while let Some(partition) = downloads.try_next().await? {
+            if raw_tx.send(partition).await.is_err() {
+                break; // the builder stopped; its error is reported
             }
         }
-    }
+        Ok::<_, StageError>(())
+    };
+    let span = tracing::Span::current();
+    let build = tokio::task::spawn_blocking(move || {
+        let _in_stage = span.enter();
+        build_master(raw_rx, date, &local_dir, parquet_tx, csv_tx, quarantine_tx)
+    });
+    let parquet_upload = stream_upload(ctx, bucket, &parquet_key, PARQUET_CONTENT_TYPE, parquet_rx);
+    let csv_upload = stream_upload(ctx, bucket, &csv_key, CSV_CONTENT_TYPE, csv_rx);
+    let quarantining = async {
+        let mut done = Vec::new();
+        while let Some(item) = quarantine_rx.recv().await {
+            done.push(quarantine(ctx, date, item).await?);
+        }
+        Ok::<_, StageError>(done)
+    };
+    let (downloaded, built, parquet_upload, csv_upload, quarantined) =
+        tokio::join!(download, build, parquet_upload, csv_upload, quarantining);
 
-    let (paths, rows_out) = master.finish().map_err(master_error)?;
-    let (parquet_key, csv_key) = master_keys(date);
-    s3::upload_file(
-        ctx,
-        bucket,
-        &parquet_key,
-        PARQUET_CONTENT_TYPE,
-        &paths.parquet,
-    )
-    .await?;
-    s3::upload_file(ctx, bucket, &csv_key, CSV_CONTENT_TYPE, &paths.csv).await?;
+    let built = built
+        .map_err(|e| StageError::Internal(format!("building the master dataset: {e}")))
+        .and_then(|result| {
+            result.map_err(|err| match err {
+                BuildError::Master(e) => master_error(e),
+                other => StageError::Internal(other.to_string()),
+            })
+        });
+    let (parquet_writer, csv_writer, built, quarantined) =
+        match (downloaded, built, parquet_upload, csv_upload, quarantined) {
+            (Ok(()), Ok(built), Ok(parquet), Ok(csv), Ok(quarantined)) => {
+                (parquet, csv, built, quarantined)
+            }
+            (downloaded, built, parquet, csv, quarantined) => {
+                let mut causes = Vec::new();
+                causes.extend(downloaded.err());
+                for upload in [parquet, csv] {
+                    match upload {
+                        Ok(writer) => writer.abort().await,
+                        Err(err) => causes.push(err),
+                    }
+                }
+                causes.extend(quarantined.err());
+                // Last: the builder's `ConsumerGone` only echoes one of the errors above.
+                causes.extend(built.err());
+                return Err(causes.into_iter().next().unwrap_or_else(|| {
+                    StageError::Internal("the master dataset pipeline failed".into())
+                }));
+            }
+        };
+    futures::try_join!(parquet_writer.finish(), csv_writer.finish())?;
 
     let output = UnifyOutput {
         logical_date: date,
         partitions: partition_count,
         partitions_corrupt: quarantined.iter().filter(|q| q.kind == "corrupt").count(),
-        rows_in,
-        rows_out,
-        rows_quarantined,
+        rows_in: built.rows_in,
+        rows_out: built.rows_out,
+        rows_quarantined: built.rows_quarantined,
         parquet_key,
         csv_key,
-        local_parquet: paths.parquet,
-        local_csv: paths.csv,
+        local_parquet: built.paths.parquet,
+        local_csv: built.paths.csv,
         quarantined,
         ignored_keys,
     };
@@ -194,12 +266,131 @@ async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageEr
         date = %date,
         partitions = output.partitions,
         corrupt = output.partitions_corrupt,
-        rows_in,
-        rows_out,
-        rows_quarantined,
+        rows_in = output.rows_in,
+        rows_out = output.rows_out,
+        rows_quarantined = output.rows_quarantined,
+        checking_ms = built.checking.as_millis() as u64,
+        encoding_ms = built.encoding.as_millis() as u64,
         "master dataset written"
     );
     Ok(output)
+}
+
+/// The blocking half of the pipeline: checks each downloaded partition in order, appends its
+/// good rows to the local master files, and hands on the files' new bytes and whatever must
+/// be quarantined.
+fn build_master(
+    mut raw: mpsc::Receiver<RawPartition>,
+    date: LogicalDate,
+    local_dir: &std::path::Path,
+    parquet: mpsc::Sender<Bytes>,
+    csv: mpsc::Sender<Bytes>,
+    quarantine: mpsc::Sender<ToQuarantine>,
+) -> Result<Built, BuildError> {
+    let send = |produced: Produced| {
+        for (bytes, sink) in [(produced.parquet, &parquet), (produced.csv, &csv)] {
+            if !bytes.is_empty() {
+                sink.blocking_send(Bytes::from(bytes))
+                    .map_err(|_| BuildError::ConsumerGone)?;
+            }
+        }
+        Ok::<_, BuildError>(())
+    };
+    let mut master = MasterWriter::create(local_dir)?;
+    let (mut rows_in, mut rows_quarantined) = (0u64, 0u64);
+    let mut encoding = Duration::ZERO;
+    // Checking runs on a thread of its own, a partition or two ahead of encoding: the two
+    // CPU halves overlap instead of taking turns.
+    let (checked_tx, checked_rx) = std::sync::mpsc::sync_channel(CHECKED_AHEAD);
+    let span = tracing::Span::current();
+    let checking = std::thread::scope(|scope| {
+        let checker = scope.spawn(move || {
+            let _in_stage = span.enter();
+            let mut checking = Duration::ZERO;
+            while let Some(partition) = raw.blocking_recv() {
+                let started = Instant::now();
+                let check = check_partition(partition.bytes.clone(), date);
+                checking += started.elapsed();
+                if checked_tx.send((partition, check)).is_err() {
+                    break; // encoding stopped; its error is reported
+                }
+            }
+            checking
+        });
+        for (RawPartition { number, key, bytes }, check) in checked_rx {
+            let item = match check {
+                PartitionCheck::Corrupt { reason } => {
+                    tracing::warn!(%key, %reason, "raw partition quarantined");
+                    Some(ToQuarantine {
+                        partition: number,
+                        kind: "corrupt",
+                        body: bytes,
+                        rows: 0,
+                        reason,
+                    })
+                }
+                PartitionCheck::Parsed {
+                    mut good,
+                    mut rejected,
+                } => {
+                    rows_in += (good.height() + rejected.height()) as u64;
+                    let started = Instant::now();
+                    let produced = master.write(&mut good)?;
+                    encoding += started.elapsed();
+                    send(produced)?;
+                    let rows = rejected.height() as u64;
+                    (rows > 0)
+                        .then(|| {
+                            rows_quarantined += rows;
+                            let reason = summarise_reasons(&rejected);
+                            tracing::warn!(%key, rows, %reason, "rows quarantined");
+                            rejected_csv(&mut rejected).map(|body| ToQuarantine {
+                                partition: number,
+                                kind: "rows",
+                                body,
+                                rows,
+                                reason,
+                            })
+                        })
+                        .transpose()?
+                }
+            };
+            if let Some(item) = item {
+                quarantine
+                    .blocking_send(item)
+                    .map_err(|_| BuildError::ConsumerGone)?;
+            }
+        }
+        checker.join().map_err(|_| BuildError::CheckerPanicked)
+    })?;
+    let started = Instant::now();
+    let (paths, rows_out, last) = master.finish()?;
+    encoding += started.elapsed();
+    send(last)?;
+    Ok(Built {
+        paths,
+        rows_in,
+        rows_out,
+        rows_quarantined,
+        checking,
+        encoding,
+    })
+}
+
+/// Uploads an object whose bytes arrive in chunks, and leaves it uncompleted: the caller
+/// finishes it once the whole pipeline succeeded, or aborts it.
+async fn stream_upload<'a>(
+    ctx: &'a Context,
+    bucket: &'a str,
+    key: &'a str,
+    content_type: &'a str,
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> Result<s3::ObjectWriter<'a>, StageError> {
+    let mut writer = s3::ObjectWriter::new(ctx, bucket, key, content_type);
+    while let Some(chunk) = chunks.recv().await {
+        writer.write(&chunk).await?;
+    }
+    Ok(writer)
 }
 
 /// `"<n> × <reason>; …"`, most frequent first.
@@ -224,12 +415,12 @@ fn summarise_reasons(rejected: &DataFrame) -> String {
         .join("; ")
 }
 
-fn rejected_csv(rejected: &mut DataFrame) -> Result<Bytes, StageError> {
+fn rejected_csv(rejected: &mut DataFrame) -> Result<Bytes, BuildError> {
     let mut out = Vec::new();
     CsvWriter::new(&mut out)
         .include_header(true)
         .finish(rejected)
-        .map_err(|e| StageError::Internal(format!("encoding quarantined rows: {e}")))?;
+        .map_err(|e| BuildError::Quarantine(e.to_string()))?;
     Ok(Bytes::from(out))
 }
 
@@ -237,12 +428,15 @@ fn rejected_csv(rejected: &mut DataFrame) -> Result<Bytes, StageError> {
 async fn quarantine(
     ctx: &Context,
     date: LogicalDate,
-    partition: u32,
-    kind: &'static str,
-    body: Bytes,
-    rows: u64,
-    reason: String,
+    item: ToQuarantine,
 ) -> Result<Quarantined, StageError> {
+    let ToQuarantine {
+        partition,
+        kind,
+        body,
+        rows,
+        reason,
+    } = item;
     let bucket = ctx.config.bucket.as_str();
     let prefix = quarantine_prefix(date);
     let stem = match kind {
