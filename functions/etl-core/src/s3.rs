@@ -304,27 +304,3 @@ impl<'a> ObjectWriter<'a> {
         }
     }
 }
-
-/// Uploads a local file through an [`ObjectWriter`], reading it a part at a time.
-pub async fn upload_file(
-    ctx: &Context,
-    bucket: &str,
-    key: &str,
-    content_type: &str,
-    path: &std::path::Path,
-) -> Result<(u64, u32), StageError> {
-    use tokio::io::AsyncReadExt;
-    let io_error =
-        |e: std::io::Error| StageError::Internal(format!("reading {}: {e}", path.display()));
-    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
-    let mut writer = ObjectWriter::new(ctx, bucket, key, content_type);
-    let mut chunk = vec![0u8; 1024 * 1024];
-    loop {
-        let read = file.read(&mut chunk).await.map_err(io_error)?;
-        if read == 0 {
-            break;
-        }
-        writer.write(&chunk[..read]).await?;
-    }
-    writer.finish().await
-}

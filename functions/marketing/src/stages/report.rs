@@ -57,16 +57,25 @@ pub async fn run(ctx: &Context, event: ReportEvent) -> Result<ReportOutput, Stag
     .await
 }
 
+/// An object this stage reads from the bucket: its absence means an earlier stage has not run
+/// for the date, which is the caller's mistake (`InvalidInput`, with `missing` as the message).
+async fn required(ctx: &Context, key: &str, missing: String) -> Result<Bytes, StageError> {
+    s3::get_if_exists(ctx, &ctx.config.bucket, key)
+        .await?
+        .ok_or_else(|| StageError::invalid_input(missing))
+}
+
 async fn report(ctx: &Context, date: LogicalDate) -> Result<ReportOutput, StageError> {
     let bucket = ctx.config.bucket.as_str();
     let (parquet_key, _) = master_keys(date);
-    let parquet = s3::get_if_exists(ctx, bucket, &parquet_key)
-        .await?
-        .ok_or_else(|| {
-            StageError::invalid_input(format!(
-                "no master dataset for {date} at s3://{bucket}/{parquet_key}: unify that date first"
-            ))
-        })?;
+    let parquet = required(
+        ctx,
+        &parquet_key,
+        format!(
+            "no master dataset for {date} at s3://{bucket}/{parquet_key}: unify that date first"
+        ),
+    )
+    .await?;
     let label = date.to_string();
     let kpis = tokio::task::spawn_blocking(move || kpi::compute(parquet, &label))
         .await
@@ -101,13 +110,12 @@ async fn report(ctx: &Context, date: LogicalDate) -> Result<ReportOutput, StageE
 pub async fn load(ctx: &Context, date: LogicalDate) -> Result<KpiReport, StageError> {
     let [json_key, ..] = report_keys(date);
     let bucket = ctx.config.bucket.as_str();
-    let bytes = s3::get_if_exists(ctx, bucket, &json_key)
-        .await?
-        .ok_or_else(|| {
-            StageError::invalid_input(format!(
-                "no KPI report for {date} at s3://{bucket}/{json_key}"
-            ))
-        })?;
+    let bytes = required(
+        ctx,
+        &json_key,
+        format!("no KPI report for {date} at s3://{bucket}/{json_key}"),
+    )
+    .await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         StageError::Internal(format!("s3://{bucket}/{json_key} is not a KPI report: {e}"))
     })

@@ -110,10 +110,6 @@ fn local_base(event: &UnifyEvent) -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("etl-pipelines"))
 }
 
-fn master_error(err: MasterError) -> StageError {
-    StageError::Internal(err.to_string())
-}
-
 /// One raw partition, downloaded.
 struct RawPartition {
     number: u32,
@@ -218,12 +214,7 @@ async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageEr
 
     let built = built
         .map_err(|e| StageError::Internal(format!("building the master dataset: {e}")))
-        .and_then(|result| {
-            result.map_err(|err| match err {
-                BuildError::Master(e) => master_error(e),
-                other => StageError::Internal(other.to_string()),
-            })
-        });
+        .and_then(|result| result.map_err(|e| StageError::Internal(e.to_string())));
     let (parquet_writer, csv_writer, built, quarantined) =
         match (downloaded, built, parquet_upload, csv_upload, quarantined) {
             (Ok(()), Ok(built), Ok(parquet), Ok(csv), Ok(quarantined)) => {
