@@ -15,7 +15,7 @@ use marketing::kpi::KpiReport;
 use marketing::stages::generate;
 use marketing::stages::plan::{self, PlanEvent};
 use marketing::stages::report::{self, report_keys, ReportEvent};
-use marketing::stages::unify::{self, master_keys, UnifyEvent};
+use marketing::stages::unify::{self, master_keys, QuarantineKind, UnifyEvent};
 use serde_json::{json, Value};
 
 const DATE: &str = "2026-11-25";
@@ -251,16 +251,19 @@ async fn a_corrupt_partition_is_quarantined_and_the_report_covers_the_rest() {
         (2_001, 2_000, 1)
     );
     assert_eq!(reported.rows, 2_000);
-    let reasons: Vec<(u32, &str)> = unified
+    let reasons: Vec<(u32, QuarantineKind)> = unified
         .quarantined
         .iter()
         .map(|q| (q.partition, q.kind))
         .collect();
-    assert_eq!(reasons, vec![(1, "corrupt"), (2, "rows")]);
+    assert_eq!(
+        reasons,
+        vec![(1, QuarantineKind::Corrupt), (2, QuarantineKind::Rows)]
+    );
     for q in &unified.quarantined {
         let reason: Value =
             serde_json::from_slice(&download(&env.ctx, &q.reason_key).await).unwrap();
-        assert_eq!(reason["kind"], q.kind);
+        assert_eq!(reason["kind"], serde_json::to_value(q.kind).unwrap());
         assert!(!q.reason.is_empty());
         assert!(!download(&env.ctx, &q.key).await.is_empty());
     }

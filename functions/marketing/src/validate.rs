@@ -15,6 +15,10 @@ use crate::dataset::{header, ranges, schema, AUDIENCES, COLUMNS, PLATFORMS};
 
 /// The column quarantined rows carry their reason in.
 pub const REASON_COLUMN: &str = "reject_reason";
+/// Working columns: which partition of a batch a row came from, and whether it breaks some
+/// rule. Neither leaves this module.
+const SOURCE_COLUMN: &str = "__partition_in_batch";
+const BROKEN_COLUMN: &str = "__breaks_a_rule";
 
 /// What one raw partition turned out to be.
 #[derive(Debug)]
@@ -31,15 +35,57 @@ pub enum PartitionCheck {
 
 /// Checks one raw partition's bytes for the given logical date.
 pub fn check_partition(bytes: Bytes, date: LogicalDate) -> PartitionCheck {
-    if let Err(reason) = check_header(&bytes) {
-        return PartitionCheck::Corrupt { reason };
+    let mut checks = check_partitions(vec![bytes], date);
+    checks.pop().unwrap_or(PartitionCheck::Corrupt {
+        reason: "not checked".into(),
+    })
+}
+
+/// Checks several raw partitions, in one polars query when they all parse: each query has a
+/// fixed cost (≈ 2.5 ms for a 10,000-row partition, more than its parsing), so checking five
+/// at a time halves the checking time (measured in BENCHMARKS.md). If the batch does not
+/// parse, each partition is checked alone, so only the broken one is called corrupt.
+/// Returns one check per input, in order.
+pub fn check_partitions(batch: Vec<Bytes>, date: LogicalDate) -> Vec<PartitionCheck> {
+    let mut checks: Vec<Option<PartitionCheck>> = Vec::with_capacity(batch.len());
+    let mut readable = Vec::with_capacity(batch.len());
+    for (position, bytes) in batch.into_iter().enumerate() {
+        match check_header(&bytes) {
+            Ok(()) => {
+                readable.push((position, bytes));
+                checks.push(None);
+            }
+            Err(reason) => checks.push(Some(PartitionCheck::Corrupt { reason })),
+        }
     }
-    match parse_and_validate(bytes, date) {
-        Ok((good, rejected)) => PartitionCheck::Parsed { good, rejected },
-        Err(err) => PartitionCheck::Corrupt {
-            reason: format!("does not parse with the schema: {err}"),
-        },
+    let parsed = match parse_and_validate(&readable, date) {
+        Ok(parsed) => parsed.into_iter().map(Ok).collect(),
+        Err(_) if readable.len() > 1 => readable
+            .iter()
+            .map(|part| parse_and_validate(std::slice::from_ref(part), date).map(one))
+            .collect(),
+        Err(err) => vec![Err(err)],
+    };
+    for ((position, _), result) in readable.iter().zip(parsed) {
+        checks[*position] = Some(match result {
+            Ok((good, rejected)) => PartitionCheck::Parsed { good, rejected },
+            Err(err) => PartitionCheck::Corrupt {
+                reason: format!("does not parse with the schema: {err}"),
+            },
+        });
     }
+    checks
+        .into_iter()
+        .map(|check| {
+            check.unwrap_or(PartitionCheck::Corrupt {
+                reason: "not checked".into(),
+            })
+        })
+        .collect()
+}
+
+fn one(mut parsed: Vec<(DataFrame, DataFrame)>) -> (DataFrame, DataFrame) {
+    parsed.pop().unwrap_or_default()
 }
 
 fn check_header(bytes: &[u8]) -> Result<(), String> {
@@ -59,19 +105,65 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-fn parse_and_validate(bytes: Bytes, date: LogicalDate) -> PolarsResult<(DataFrame, DataFrame)> {
-    let source = ScanSources::Buffers(Arc::from([Buffer::from_owner(bytes)]));
-    let checked = LazyCsvReader::new_with_sources(source)
-        .with_has_header(true)
-        .with_schema(Some(Arc::new(schema())))
-        .finish()?
-        .with_column(reject_reason(date).alias(REASON_COLUMN))
+/// Parses and checks partitions in one query; returns each one's (good, rejected) rows.
+fn parse_and_validate(
+    parts: &[(usize, Bytes)],
+    date: LogicalDate,
+) -> PolarsResult<Vec<(DataFrame, DataFrame)>> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let schema = Arc::new(schema());
+    // Each scan is tagged with its place in the batch, so rows can be handed back to the
+    // partition they came from.
+    let scans = parts
+        .iter()
+        .zip(0i32..)
+        .map(|((_, bytes), tag)| {
+            let source = ScanSources::Buffers(Arc::from([Buffer::from_owner(bytes.clone())]));
+            Ok(LazyCsvReader::new_with_sources(source)
+                .with_has_header(true)
+                .with_schema(Some(Arc::clone(&schema)))
+                .finish()?
+                .with_column(lit(tag).alias(SOURCE_COLUMN)))
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    // One boolean per row; the reasons (a string per row, rule by rule) are only worked out
+    // for the rows that broke something, usually none.
+    let checked = concat(scans, UnionArgs::default())?
+        .with_column(breaks_a_rule(date).alias(BROKEN_COLUMN))
         .collect()?;
-    // One query per partition; splitting its result is a plain mask, no second plan.
-    let reason = checked.column(REASON_COLUMN)?;
-    let good = checked.filter(&reason.is_null())?.drop(REASON_COLUMN)?;
-    let rejected = checked.filter(&reason.is_not_null())?;
-    Ok((good, rejected))
+    let source = checked.column(SOURCE_COLUMN)?.i32()?.clone();
+    let broken = checked.column(BROKEN_COLUMN)?.bool()?.clone();
+    let kept = !&broken;
+    (0i32..)
+        .take(parts.len())
+        .map(|tag| {
+            let mine = source.equal(tag);
+            let without_marks = |rows: DataFrame| rows.drop(SOURCE_COLUMN)?.drop(BROKEN_COLUMN);
+            let good = without_marks(checked.filter(&(&mine & &kept))?)?;
+            let rejected = without_marks(checked.filter(&(&mine & &broken))?)?;
+            let rejected = if rejected.height() == 0 {
+                rejected.hstack(&[Column::new_empty(REASON_COLUMN.into(), &DataType::String)])?
+            } else {
+                rejected
+                    .lazy()
+                    .with_column(reject_reason(date).alias(REASON_COLUMN))
+                    .collect()?
+            };
+            Ok((good, rejected))
+        })
+        .collect()
+}
+
+/// Whether a row breaks any rule. A rule whose result is null counts as kept, as it does in
+/// [`reject_reason`]'s `when` chain, so the two always agree on which rows are rejected.
+fn breaks_a_rule(date: LogicalDate) -> Expr {
+    rules(date)
+        .into_iter()
+        .map(|(broken, _)| broken.fill_null(lit(false)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
 }
 
 /// The first rule a row breaks, or null. Rules are checked in order, so a row with a missing
@@ -225,6 +317,11 @@ mod tests {
                 assert_eq!(good.height(), 2_000);
                 assert_eq!(rejected.height(), 0, "{:?}", reasons(&rejected));
                 assert_eq!(good.width(), COLUMNS.len());
+                assert_eq!(
+                    rejected.width(),
+                    COLUMNS.len() + 1,
+                    "the reason column is there"
+                );
             }
             other => panic!("expected Parsed, got {other:?}"),
         }
@@ -263,6 +360,48 @@ mod tests {
                         "date outside the year up to the logical date",
                     ]
                 );
+            }
+            other => panic!("expected Parsed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_hands_each_partition_its_own_rows_and_isolates_the_broken_ones() {
+        let mut with_a_bad_row = generated(4);
+        with_a_bad_row.push_str(
+            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
+        );
+        let mut garbled = generated(2);
+        garbled.push_str(
+            "id-7,2026-11-01,Google ADS,Mujer 18-25,lots,0.0200,100,0.10,10.00,1.00,1,5.00\n",
+        );
+        let renamed = generated(2).replacen("costo_total", "cost", 1);
+        let batch = [generated(3), with_a_bad_row.clone(), generated(5)];
+        let checks = check_partitions(batch.iter().cloned().map(Bytes::from).collect(), date());
+        let sizes: Vec<(usize, usize)> = checks
+            .iter()
+            .map(|check| match check {
+                PartitionCheck::Parsed { good, rejected } => (good.height(), rejected.height()),
+                other => panic!("expected Parsed, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, [(3, 0), (4, 1), (5, 0)]);
+
+        let batch = [generated(3), garbled, renamed, with_a_bad_row];
+        let checks = check_partitions(batch.into_iter().map(Bytes::from).collect(), date());
+        assert_eq!(checks.len(), 4);
+        assert!(matches!(&checks[0], PartitionCheck::Parsed { good, .. } if good.height() == 3));
+        assert!(
+            matches!(&checks[1], PartitionCheck::Corrupt { reason } if reason.contains("parse"))
+        );
+        assert!(
+            matches!(&checks[2], PartitionCheck::Corrupt { reason } if reason.contains("header"))
+        );
+        match &checks[3] {
+            PartitionCheck::Parsed { good, rejected } => {
+                assert_eq!((good.height(), rejected.height()), (4, 1));
+                assert_eq!(reasons(rejected), ["unknown platform"]);
+                assert_eq!(good.width(), COLUMNS.len(), "no working column leaks out");
             }
             other => panic!("expected Parsed, got {other:?}"),
         }

@@ -16,15 +16,17 @@ use tokio::sync::mpsc;
 
 use crate::dataset::{curated_prefix, partition_of, quarantine_prefix, raw_prefix, MASTER_NAME};
 use crate::master::{MasterError, MasterPaths, MasterWriter, Produced};
-use crate::validate::{check_partition, PartitionCheck};
+use crate::validate::{check_partitions, PartitionCheck};
 
 /// Raw partitions downloaded ahead of the one being checked.
 const PREFETCH: usize = 8;
 /// Chunks of a master file that may wait for its uploader (polars hands over one chunk per
 /// raw partition, ≈ 1 MB of CSV).
 const CHUNKS_IN_FLIGHT: usize = 16;
-/// Checked partitions that may wait for the encoder.
-const CHECKED_AHEAD: usize = 2;
+/// Raw partitions checked together in one polars query (see `check_partitions`).
+const CHECK_BATCH: usize = 5;
+/// Checked partitions that may wait for the encoder: one batch.
+const CHECKED_AHEAD: usize = CHECK_BATCH;
 /// Where the local copy goes when neither the event nor `MARKETING_LOCAL_DIR` says: the
 /// system temp dir, which is `/tmp` (the only writable place) inside Lambda.
 const LOCAL_DIR_VAR: &str = "MARKETING_LOCAL_DIR";
@@ -41,11 +43,20 @@ pub struct UnifyEvent {
     pub local_dir: Option<PathBuf>,
 }
 
+/// What part of a raw partition was set aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineKind {
+    /// The whole partition: it could not be read with the schema.
+    Corrupt,
+    /// Some of its rows: they broke a rule.
+    Rows,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Quarantined {
     pub partition: u32,
-    /// `corrupt` (the whole partition) or `rows` (some of its rows).
-    pub kind: &'static str,
+    pub kind: QuarantineKind,
     pub rows: u64,
     pub key: String,
     pub reason_key: String,
@@ -120,7 +131,7 @@ struct RawPartition {
 /// Something to set aside in the quarantine zone, as the checks find it.
 struct ToQuarantine {
     partition: u32,
-    kind: &'static str,
+    kind: QuarantineKind,
     body: Bytes,
     rows: u64,
     reason: String,
@@ -242,7 +253,10 @@ async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageEr
     let output = UnifyOutput {
         logical_date: date,
         partitions: partition_count,
-        partitions_corrupt: quarantined.iter().filter(|q| q.kind == "corrupt").count(),
+        partitions_corrupt: quarantined
+            .iter()
+            .filter(|q| q.kind == QuarantineKind::Corrupt)
+            .count(),
         rows_in: built.rows_in,
         rows_out: built.rows_out,
         rows_quarantined: built.rows_quarantined,
@@ -278,18 +292,13 @@ fn build_master(
     csv: mpsc::Sender<Bytes>,
     quarantine: mpsc::Sender<ToQuarantine>,
 ) -> Result<Built, BuildError> {
-    let send = |produced: Produced| {
-        for (bytes, sink) in [(produced.parquet, &parquet), (produced.csv, &csv)] {
-            if !bytes.is_empty() {
-                sink.blocking_send(Bytes::from(bytes))
-                    .map_err(|_| BuildError::ConsumerGone)?;
-            }
-        }
-        Ok::<_, BuildError>(())
+    let mut master = Master {
+        writer: MasterWriter::create(local_dir)?,
+        uploads: Uploads { parquet, csv },
+        rows_in: 0,
+        rows_quarantined: 0,
+        encoding: Duration::ZERO,
     };
-    let mut master = MasterWriter::create(local_dir)?;
-    let (mut rows_in, mut rows_quarantined) = (0u64, 0u64);
-    let mut encoding = Duration::ZERO;
     // Checking runs on a thread of its own, a partition or two ahead of encoding: the two
     // CPU halves overlap instead of taking turns.
     let (checked_tx, checked_rx) = std::sync::mpsc::sync_channel(CHECKED_AHEAD);
@@ -298,55 +307,26 @@ fn build_master(
         let checker = scope.spawn(move || {
             let _in_stage = span.enter();
             let mut checking = Duration::ZERO;
-            while let Some(partition) = raw.blocking_recv() {
+            loop {
+                let batch: Vec<RawPartition> = std::iter::from_fn(|| raw.blocking_recv())
+                    .take(CHECK_BATCH)
+                    .collect();
+                if batch.is_empty() {
+                    return checking;
+                }
                 let started = Instant::now();
-                let check = check_partition(partition.bytes.clone(), date);
+                let checks =
+                    check_partitions(batch.iter().map(|p| p.bytes.clone()).collect(), date);
                 checking += started.elapsed();
-                if checked_tx.send((partition, check)).is_err() {
-                    break; // encoding stopped; its error is reported
+                for checked in batch.into_iter().zip(checks) {
+                    if checked_tx.send(checked).is_err() {
+                        return checking; // encoding stopped; its error is reported
+                    }
                 }
             }
-            checking
         });
-        for (RawPartition { number, key, bytes }, check) in checked_rx {
-            let item = match check {
-                PartitionCheck::Corrupt { reason } => {
-                    tracing::warn!(%key, %reason, "raw partition quarantined");
-                    Some(ToQuarantine {
-                        partition: number,
-                        kind: "corrupt",
-                        body: bytes,
-                        rows: 0,
-                        reason,
-                    })
-                }
-                PartitionCheck::Parsed {
-                    mut good,
-                    mut rejected,
-                } => {
-                    rows_in += (good.height() + rejected.height()) as u64;
-                    let started = Instant::now();
-                    let produced = master.write(&mut good)?;
-                    encoding += started.elapsed();
-                    send(produced)?;
-                    let rows = rejected.height() as u64;
-                    (rows > 0)
-                        .then(|| {
-                            rows_quarantined += rows;
-                            let reason = summarise_reasons(&rejected);
-                            tracing::warn!(%key, rows, %reason, "rows quarantined");
-                            rejected_csv(&mut rejected).map(|body| ToQuarantine {
-                                partition: number,
-                                kind: "rows",
-                                body,
-                                rows,
-                                reason,
-                            })
-                        })
-                        .transpose()?
-                }
-            };
-            if let Some(item) = item {
+        for (partition, check) in checked_rx {
+            if let Some(item) = master.append(partition, check)? {
                 quarantine
                     .blocking_send(item)
                     .map_err(|_| BuildError::ConsumerGone)?;
@@ -354,18 +334,91 @@ fn build_master(
         }
         checker.join().map_err(|_| BuildError::CheckerPanicked)
     })?;
-    let started = Instant::now();
-    let (paths, rows_out, last) = master.finish()?;
-    encoding += started.elapsed();
-    send(last)?;
-    Ok(Built {
-        paths,
-        rows_in,
-        rows_out,
-        rows_quarantined,
-        checking,
-        encoding,
-    })
+    master.finish(checking)
+}
+
+/// The master files being written, where their bytes go, and what they have counted.
+struct Master {
+    writer: MasterWriter,
+    uploads: Uploads,
+    rows_in: u64,
+    rows_quarantined: u64,
+    encoding: Duration,
+}
+
+impl Master {
+    /// Appends one checked partition's good rows and returns what must be quarantined.
+    fn append(
+        &mut self,
+        RawPartition { number, key, bytes }: RawPartition,
+        check: PartitionCheck,
+    ) -> Result<Option<ToQuarantine>, BuildError> {
+        let (good, mut rejected) = match check {
+            PartitionCheck::Corrupt { reason } => {
+                tracing::warn!(%key, %reason, "raw partition quarantined");
+                return Ok(Some(ToQuarantine {
+                    partition: number,
+                    kind: QuarantineKind::Corrupt,
+                    body: bytes,
+                    rows: 0,
+                    reason,
+                }));
+            }
+            PartitionCheck::Parsed { good, rejected } => (good, rejected),
+        };
+        self.rows_in += (good.height() + rejected.height()) as u64;
+        let started = Instant::now();
+        let produced = self.writer.write(good)?;
+        self.encoding += started.elapsed();
+        self.uploads.send(produced)?;
+        let rows = rejected.height() as u64;
+        if rows == 0 {
+            return Ok(None);
+        }
+        self.rows_quarantined += rows;
+        let reason = summarise_reasons(&rejected);
+        tracing::warn!(%key, rows, %reason, "rows quarantined");
+        Ok(Some(ToQuarantine {
+            partition: number,
+            kind: QuarantineKind::Rows,
+            body: rejected_csv(&mut rejected)?,
+            rows,
+            reason,
+        }))
+    }
+
+    fn finish(self, checking: Duration) -> Result<Built, BuildError> {
+        let started = Instant::now();
+        let (paths, rows_out, last) = self.writer.finish()?;
+        let encoding = self.encoding + started.elapsed();
+        self.uploads.send(last)?;
+        Ok(Built {
+            paths,
+            rows_in: self.rows_in,
+            rows_out,
+            rows_quarantined: self.rows_quarantined,
+            checking,
+            encoding,
+        })
+    }
+}
+
+/// The senders feeding the two master files' uploads.
+struct Uploads {
+    parquet: mpsc::Sender<Bytes>,
+    csv: mpsc::Sender<Bytes>,
+}
+
+impl Uploads {
+    fn send(&self, produced: Produced) -> Result<(), BuildError> {
+        for (bytes, sink) in [(produced.parquet, &self.parquet), (produced.csv, &self.csv)] {
+            if !bytes.is_empty() {
+                sink.blocking_send(Bytes::from(bytes))
+                    .map_err(|_| BuildError::ConsumerGone)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Uploads an object whose bytes arrive in chunks, and leaves it uncompleted: the caller
@@ -431,8 +484,8 @@ async fn quarantine(
     let bucket = ctx.config.bucket.as_str();
     let prefix = quarantine_prefix(date);
     let stem = match kind {
-        "rows" => format!("part-{partition:05}.rows"),
-        _ => format!("part-{partition:05}"),
+        QuarantineKind::Rows => format!("part-{partition:05}.rows"),
+        QuarantineKind::Corrupt => format!("part-{partition:05}"),
     };
     let entry = Quarantined {
         partition,
