@@ -375,3 +375,100 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
         total("S3 ceiling for the same bytes (sum)", ceiling_seconds),
     ])
 }
+
+/// One phase over several runs of a benchmark: on a shared machine a single run says little,
+/// the median of several does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSummary {
+    pub name: &'static str,
+    pub runs: usize,
+    pub seconds_min: f64,
+    pub seconds_median: f64,
+    pub seconds_max: f64,
+    pub peak_rss_mib_max: Option<f64>,
+}
+
+/// Summarises runs phase by phase, in the first run's phase order; a phase missing from some
+/// run is summarised over the runs that have it.
+pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|phase| {
+            let same: Vec<&Phase> = runs
+                .iter()
+                .filter_map(|run| run.iter().find(|p| p.name == phase.name))
+                .collect();
+            let mut seconds: Vec<f64> = same.iter().map(|p| p.seconds).collect();
+            seconds.sort_by(f64::total_cmp);
+            PhaseSummary {
+                name: phase.name,
+                runs: seconds.len(),
+                seconds_min: seconds[0],
+                seconds_median: median(&seconds),
+                seconds_max: seconds[seconds.len() - 1],
+                peak_rss_mib_max: same
+                    .iter()
+                    .filter_map(|p| p.peak_rss_mib)
+                    .max_by(f64::total_cmp),
+            }
+        })
+        .collect()
+}
+
+/// The median of sorted, non-empty values.
+fn median(sorted: &[f64]) -> f64 {
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(name: &'static str, seconds: f64, rss: Option<f64>) -> Phase {
+        Phase {
+            name,
+            rows: 10,
+            seconds,
+            rows_per_second: 10.0 / seconds,
+            peak_rss_mib: rss,
+        }
+    }
+
+    #[test]
+    fn runs_are_summarised_phase_by_phase() {
+        let runs = vec![
+            vec![phase("a", 3.0, Some(10.0)), phase("b", 1.0, None)],
+            vec![phase("a", 1.0, Some(30.0)), phase("b", 2.0, None)],
+            vec![phase("a", 2.0, Some(20.0))],
+            vec![phase("a", 9.0, None)],
+        ];
+        let summary = summarise(&runs);
+        assert_eq!(summary.len(), 2);
+        assert_eq!(summary[0].name, "a");
+        assert_eq!(summary[0].runs, 4);
+        assert_eq!(
+            (
+                summary[0].seconds_min,
+                summary[0].seconds_median,
+                summary[0].seconds_max
+            ),
+            (1.0, 2.5, 9.0)
+        );
+        assert_eq!(summary[0].peak_rss_mib_max, Some(30.0));
+        assert_eq!(
+            summary[1].runs, 2,
+            "a phase missing from a run is not invented"
+        );
+        assert_eq!(summary[1].seconds_median, 1.5);
+        assert_eq!(summary[1].peak_rss_mib_max, None);
+        assert!(summarise(&[]).is_empty());
+    }
+}

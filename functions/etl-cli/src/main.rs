@@ -93,9 +93,10 @@ enum Command {
         pipeline: String,
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
-        /// lambda-init: cold starts per function.
-        #[arg(long, default_value_t = 20)]
-        runs: usize,
+        /// How many times to run: lambda-init's cold starts per function (default 20); a
+        /// pipeline's runs back to back, summarised as min / median / max (default 1).
+        #[arg(long)]
+        runs: Option<usize>,
         /// lambda-init: where `cargo lambda build` left the binaries
         /// (default: $CARGO_TARGET_DIR/lambda, else target/lambda).
         #[arg(long)]
@@ -507,30 +508,65 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             database_secret,
             ..
         } if pipeline == "lambda-init" => {
-            bench_lambda_init(runs, lambda_dir, database_secret).await
+            bench_lambda_init(runs.unwrap_or(20), lambda_dir, database_secret).await
         }
-        Command::Bench { pipeline, rows, .. } => {
+        Command::Bench {
+            pipeline,
+            rows,
+            runs,
+            ..
+        } => {
+            let runs = runs.unwrap_or(1);
+            if runs == 0 {
+                bail!("--runs must be at least 1");
+            }
             let ctx = context().await?;
-            let phases = match pipeline.as_str() {
-                "hr" => etl_cli::bench::hr(&ctx, rows).await?,
-                "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
-                "marketing" => etl_cli::bench::marketing(&ctx, rows).await?,
-                other => bail!(
-                    "no benchmark for {other:?} (have: hr, clickstream, marketing, lambda-init)"
-                ),
-            };
-            for p in &phases {
+            let mut all = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let phases = match pipeline.as_str() {
+                    "hr" => etl_cli::bench::hr(&ctx, rows).await?,
+                    "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
+                    "marketing" => etl_cli::bench::marketing(&ctx, rows).await?,
+                    other => bail!(
+                        "no benchmark for {other:?} (have: hr, clickstream, marketing, lambda-init)"
+                    ),
+                };
+                for p in &phases {
+                    eprintln!(
+                        "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
+                        p.name,
+                        p.rows,
+                        p.seconds,
+                        p.rows_per_second,
+                        p.peak_rss_mib
+                            .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
+                    );
+                }
+                all.push(phases);
+            }
+            if runs == 1 {
+                println!("{}", serde_json::to_string_pretty(&all[0])?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let summary = etl_cli::bench::summarise(&all);
+            eprintln!("\nover {runs} runs (min / median / max):");
+            for s in &summary {
                 eprintln!(
-                    "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
-                    p.name,
-                    p.rows,
-                    p.seconds,
-                    p.rows_per_second,
-                    p.peak_rss_mib
+                    "{:<45} {:>6.2} / {:>6.2} / {:>6.2} s  peak RSS {}",
+                    s.name,
+                    s.seconds_min,
+                    s.seconds_median,
+                    s.seconds_max,
+                    s.peak_rss_mib_max
                         .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&phases)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "runs": all, "summary": summary })
+                )?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate {
