@@ -407,7 +407,7 @@ pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
                 name: phase.name,
                 runs: seconds.len(),
                 seconds_min: seconds[0],
-                seconds_median: median(&seconds),
+                seconds_median: crate::stats::median(&seconds),
                 seconds_max: seconds[seconds.len() - 1],
                 peak_rss_mib_max: same
                     .iter()
@@ -416,16 +416,6 @@ pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
             }
         })
         .collect()
-}
-
-/// The median of sorted, non-empty values.
-fn median(sorted: &[f64]) -> f64 {
-    let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
-        (sorted[middle - 1] + sorted[middle]) / 2.0
-    } else {
-        sorted[middle]
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `GET /runtime/invocation/next`. Each run is a new process against a minimal Runtime API
 //! endpoint that answers nothing; the process is killed as soon as it asks for work.
 
+use crate::stats::percentile;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -199,27 +200,4 @@ fn cold_start(
         init: asked_at - started,
         rss_mib,
     })
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
-        assert_eq!(percentile(&v, 0.5), 5.0);
-        assert_eq!(percentile(&v, 0.9), 9.0);
-        assert_eq!(percentile(&[7.0], 0.9), 7.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-    }
 }

@@ -8,6 +8,7 @@ pub mod functions;
 pub mod lambda_init;
 pub mod runner;
 pub mod schedules;
+pub mod stats;
 pub mod template;
 
 use std::path::PathBuf;

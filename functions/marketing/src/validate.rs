@@ -47,45 +47,47 @@ pub fn check_partition(bytes: Bytes, date: LogicalDate) -> PartitionCheck {
 /// parse, each partition is checked alone, so only the broken one is called corrupt.
 /// Returns one check per input, in order.
 pub fn check_partitions(batch: Vec<Bytes>, date: LogicalDate) -> Vec<PartitionCheck> {
-    let mut checks: Vec<Option<PartitionCheck>> = Vec::with_capacity(batch.len());
-    let mut readable = Vec::with_capacity(batch.len());
-    for (position, bytes) in batch.into_iter().enumerate() {
-        match check_header(&bytes) {
-            Ok(()) => {
-                readable.push((position, bytes));
-                checks.push(None);
-            }
-            Err(reason) => checks.push(Some(PartitionCheck::Corrupt { reason })),
-        }
-    }
-    let parsed = match parse_and_validate(&readable, date) {
-        Ok(parsed) => parsed.into_iter().map(Ok).collect(),
-        Err(_) if readable.len() > 1 => readable
-            .iter()
-            .map(|part| parse_and_validate(std::slice::from_ref(part), date).map(one))
-            .collect(),
-        Err(err) => vec![Err(err)],
-    };
-    for ((position, _), result) in readable.iter().zip(parsed) {
-        checks[*position] = Some(match result {
-            Ok((good, rejected)) => PartitionCheck::Parsed { good, rejected },
-            Err(err) => PartitionCheck::Corrupt {
-                reason: format!("does not parse with the schema: {err}"),
-            },
-        });
-    }
-    checks
+    let headers: Vec<Result<(), String>> = batch.iter().map(|bytes| check_header(bytes)).collect();
+    let readable: Vec<Bytes> = batch
         .into_iter()
-        .map(|check| {
-            check.unwrap_or(PartitionCheck::Corrupt {
-                reason: "not checked".into(),
-            })
+        .zip(&headers)
+        .filter_map(|(bytes, header)| header.is_ok().then_some(bytes))
+        .collect();
+    let parsed: Vec<PolarsResult<(DataFrame, DataFrame)>> =
+        match parse_and_validate(&readable, date) {
+            Ok(parsed) => parsed.into_iter().map(Ok).collect(),
+            Err(_) if readable.len() > 1 => readable
+                .iter()
+                .map(|bytes| parse_and_validate_alone(bytes, date))
+                .collect(),
+            Err(err) => vec![Err(err)],
+        };
+    let mut parsed = parsed.into_iter();
+    headers
+        .into_iter()
+        .map(|header| match header {
+            Err(reason) => PartitionCheck::Corrupt { reason },
+            // Only a readable partition has a parse result, in the same order.
+            Ok(()) => match parsed.next() {
+                Some(Ok((good, rejected))) => PartitionCheck::Parsed { good, rejected },
+                Some(Err(err)) => PartitionCheck::Corrupt {
+                    reason: format!("does not parse with the schema: {err}"),
+                },
+                None => PartitionCheck::Corrupt {
+                    reason: "not checked".into(),
+                },
+            },
         })
         .collect()
 }
 
-fn one(mut parsed: Vec<(DataFrame, DataFrame)>) -> (DataFrame, DataFrame) {
-    parsed.pop().unwrap_or_default()
+fn parse_and_validate_alone(
+    bytes: &Bytes,
+    date: LogicalDate,
+) -> PolarsResult<(DataFrame, DataFrame)> {
+    parse_and_validate(std::slice::from_ref(bytes), date)?
+        .pop()
+        .ok_or_else(|| PolarsError::NoData("the partition gave no result".into()))
 }
 
 fn check_header(bytes: &[u8]) -> Result<(), String> {
@@ -107,7 +109,7 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 
 /// Parses and checks partitions in one query; returns each one's (good, rejected) rows.
 fn parse_and_validate(
-    parts: &[(usize, Bytes)],
+    parts: &[Bytes],
     date: LogicalDate,
 ) -> PolarsResult<Vec<(DataFrame, DataFrame)>> {
     if parts.is_empty() {
@@ -119,7 +121,7 @@ fn parse_and_validate(
     let scans = parts
         .iter()
         .zip(0i32..)
-        .map(|((_, bytes), tag)| {
+        .map(|(bytes, tag)| {
             let source = ScanSources::Buffers(Arc::from([Buffer::from_owner(bytes.clone())]));
             Ok(LazyCsvReader::new_with_sources(source)
                 .with_has_header(true)
