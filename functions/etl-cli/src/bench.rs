@@ -1,6 +1,7 @@
 //! `etl bench hr`: hires N employees (generate + clean + load) and syncs them to
 //! Elasticsearch, timing each phase and reading the process's peak memory.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use elasticsearch::http::Method;
@@ -9,7 +10,7 @@ use etl_core::stages::hr_hire::{self, HireEvent};
 use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::stages::hr_sync::{self, SyncEvent};
 use etl_core::{Context, LogicalDate, StageError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A date no pipeline uses, so the benchmark never mixes with real data.
 const BENCH_DATE: &str = "2001-01-01";
@@ -20,9 +21,11 @@ fn bench_date() -> Result<LogicalDate, StageError> {
         .map_err(|e: etl_core::logical_date::LogicalDateError| StageError::Internal(e.to_string()))
 }
 
-#[derive(Debug, Serialize)]
+/// One timed phase of a benchmark run. Deserialisable: `--runs N` runs each in a process of
+/// its own and reads its phases back.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Phase {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub rows: u64,
     pub seconds: f64,
     pub rows_per_second: f64,
@@ -69,7 +72,7 @@ where
     let seconds = started.elapsed().as_secs_f64();
     let rows = rows(&output);
     Ok(Phase {
-        name,
+        name: Cow::Borrowed(name),
         rows,
         seconds,
         rows_per_second: rows as f64 / seconds.max(1e-9),
@@ -357,8 +360,8 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
     .await?;
     s3::delete_prefix(ctx, bucket, "bench-ceiling/").await?;
     let ceiling_seconds = raw_put.seconds + raw_get.seconds + curated_io.seconds;
-    let total = |name, seconds: f64| Phase {
-        name,
+    let total = |name: &'static str, seconds: f64| Phase {
+        name: Cow::Borrowed(name),
         rows,
         seconds,
         rows_per_second: rows as f64 / seconds.max(1e-9),
@@ -380,7 +383,7 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
 /// the median of several does.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseSummary {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub runs: usize,
     pub seconds_min: f64,
     pub seconds_median: f64,
@@ -404,7 +407,7 @@ pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
             let mut seconds: Vec<f64> = same.iter().map(|p| p.seconds).collect();
             seconds.sort_by(f64::total_cmp);
             PhaseSummary {
-                name: phase.name,
+                name: phase.name.clone(),
                 runs: seconds.len(),
                 seconds_min: seconds[0],
                 seconds_median: crate::stats::median(&seconds),
@@ -424,7 +427,7 @@ mod tests {
 
     fn phase(name: &'static str, seconds: f64, rss: Option<f64>) -> Phase {
         Phase {
-            name,
+            name: Cow::Borrowed(name),
             rows: 10,
             seconds,
             rows_per_second: 10.0 / seconds,

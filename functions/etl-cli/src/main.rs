@@ -292,6 +292,32 @@ async fn context() -> anyhow::Result<Arc<Context>> {
     Ok(Arc::new(Context::new(config).await?))
 }
 
+/// One run of `etl bench <pipeline>` in a child process of this same binary: its phase table
+/// and logs go to our stderr, its phases (JSON on its stdout) come back.
+async fn bench_in_fresh_process(
+    pipeline: String,
+    rows: u64,
+) -> anyhow::Result<Vec<etl_cli::bench::Phase>> {
+    let exe = std::env::current_exe().context("finding this binary to run a benchmark in")?;
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .args(["bench", &pipeline, "--rows", &rows.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+    })
+    .await
+    .context("the benchmark's child process")?
+    .context("starting a benchmark run")?;
+    if !output.status.success() {
+        bail!(
+            "a benchmark run failed ({}): see its error above",
+            output.status
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("reading a benchmark run's phases")
+}
+
 /// `etl bench lambda-init`: every function's packaged binary, started cold `runs` times with
 /// the settings a deployed function gets (and, with `database_secret`, a real secret to fetch).
 async fn bench_lambda_init(
@@ -520,53 +546,56 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if runs == 0 {
                 bail!("--runs must be at least 1");
             }
-            let ctx = context().await?;
-            let mut all = Vec::with_capacity(runs);
-            for _ in 0..runs {
-                let phases = match pipeline.as_str() {
-                    "hr" => etl_cli::bench::hr(&ctx, rows).await?,
-                    "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
-                    "marketing" => etl_cli::bench::marketing(&ctx, rows).await?,
-                    other => bail!(
-                        "no benchmark for {other:?} (have: hr, clickstream, marketing, lambda-init)"
-                    ),
-                };
-                for p in &phases {
+            if runs > 1 {
+                // Each run in a process of its own, as each Lambda is: a run must not
+                // inherit the heap an earlier run (or its ceiling phases) left behind, which
+                // glibc keeps and which would inflate later runs' peak RSS.
+                let mut all = Vec::with_capacity(runs);
+                for _ in 0..runs {
+                    all.push(bench_in_fresh_process(pipeline.clone(), rows).await?);
+                }
+                let summary = etl_cli::bench::summarise(&all);
+                eprintln!("\nover {runs} runs, each in a fresh process (min / median / max):");
+                for s in &summary {
                     eprintln!(
-                        "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
-                        p.name,
-                        p.rows,
-                        p.seconds,
-                        p.rows_per_second,
-                        p.peak_rss_mib
+                        "{:<45} {:>6.2} / {:>6.2} / {:>6.2} s  peak RSS {}",
+                        s.name,
+                        s.seconds_min,
+                        s.seconds_median,
+                        s.seconds_max,
+                        s.peak_rss_mib_max
                             .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
                     );
                 }
-                all.push(phases);
-            }
-            if runs == 1 {
-                println!("{}", serde_json::to_string_pretty(&all[0])?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "runs": all, "summary": summary })
+                    )?
+                );
                 return Ok(ExitCode::SUCCESS);
             }
-            let summary = etl_cli::bench::summarise(&all);
-            eprintln!("\nover {runs} runs (min / median / max):");
-            for s in &summary {
+            let ctx = context().await?;
+            let phases = match pipeline.as_str() {
+                "hr" => etl_cli::bench::hr(&ctx, rows).await?,
+                "clickstream" => etl_cli::bench::clickstream(&ctx, rows).await?,
+                "marketing" => etl_cli::bench::marketing(&ctx, rows).await?,
+                other => bail!(
+                    "no benchmark for {other:?} (have: hr, clickstream, marketing, lambda-init)"
+                ),
+            };
+            for p in &phases {
                 eprintln!(
-                    "{:<45} {:>6.2} / {:>6.2} / {:>6.2} s  peak RSS {}",
-                    s.name,
-                    s.seconds_min,
-                    s.seconds_median,
-                    s.seconds_max,
-                    s.peak_rss_mib_max
+                    "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
+                    p.name,
+                    p.rows,
+                    p.seconds,
+                    p.rows_per_second,
+                    p.peak_rss_mib
                         .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
                 );
             }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({ "runs": all, "summary": summary })
-                )?
-            );
+            println!("{}", serde_json::to_string_pretty(&phases)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate {

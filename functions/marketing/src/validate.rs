@@ -26,9 +26,12 @@ pub enum PartitionCheck {
     /// Not usable at all: wrong header, or a value that does not parse with the schema.
     Corrupt { reason: String },
     /// Parsed: `good` rows go to the master dataset, `rejected` rows (with a
-    /// [`REASON_COLUMN`]) to quarantine.
+    /// [`REASON_COLUMN`]) to quarantine. `good_csv` is the good rows as CSV lines, without a
+    /// header, for the master CSV: the raw partition's own lines where they can be matched to
+    /// the rows.
     Parsed {
         good: DataFrame,
+        good_csv: Bytes,
         rejected: DataFrame,
     },
 }
@@ -53,15 +56,14 @@ pub fn check_partitions(batch: Vec<Bytes>, date: LogicalDate) -> Vec<PartitionCh
         .zip(&headers)
         .filter_map(|(bytes, header)| header.is_ok().then_some(bytes))
         .collect();
-    let parsed: Vec<PolarsResult<(DataFrame, DataFrame)>> =
-        match parse_and_validate(&readable, date) {
-            Ok(parsed) => parsed.into_iter().map(Ok).collect(),
-            Err(_) if readable.len() > 1 => readable
-                .iter()
-                .map(|bytes| parse_and_validate_alone(bytes, date))
-                .collect(),
-            Err(err) => vec![Err(err)],
-        };
+    let parsed: Vec<PolarsResult<PartitionCheck>> = match parse_and_validate(&readable, date) {
+        Ok(parsed) => parsed.into_iter().map(Ok).collect(),
+        Err(_) if readable.len() > 1 => readable
+            .iter()
+            .map(|bytes| parse_and_validate_alone(bytes, date))
+            .collect(),
+        Err(err) => vec![Err(err)],
+    };
     let mut parsed = parsed.into_iter();
     headers
         .into_iter()
@@ -69,7 +71,7 @@ pub fn check_partitions(batch: Vec<Bytes>, date: LogicalDate) -> Vec<PartitionCh
             Err(reason) => PartitionCheck::Corrupt { reason },
             // Only a readable partition has a parse result, in the same order.
             Ok(()) => match parsed.next() {
-                Some(Ok((good, rejected))) => PartitionCheck::Parsed { good, rejected },
+                Some(Ok(check)) => check,
                 Some(Err(err)) => PartitionCheck::Corrupt {
                     reason: format!("does not parse with the schema: {err}"),
                 },
@@ -81,10 +83,7 @@ pub fn check_partitions(batch: Vec<Bytes>, date: LogicalDate) -> Vec<PartitionCh
         .collect()
 }
 
-fn parse_and_validate_alone(
-    bytes: &Bytes,
-    date: LogicalDate,
-) -> PolarsResult<(DataFrame, DataFrame)> {
+fn parse_and_validate_alone(bytes: &Bytes, date: LogicalDate) -> PolarsResult<PartitionCheck> {
     parse_and_validate(std::slice::from_ref(bytes), date)?
         .pop()
         .ok_or_else(|| PolarsError::NoData("the partition gave no result".into()))
@@ -107,11 +106,8 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Parses and checks partitions in one query; returns each one's (good, rejected) rows.
-fn parse_and_validate(
-    parts: &[Bytes],
-    date: LogicalDate,
-) -> PolarsResult<Vec<(DataFrame, DataFrame)>> {
+/// Parses and checks partitions in one query; returns each one's check (always `Parsed`).
+fn parse_and_validate(parts: &[Bytes], date: LogicalDate) -> PolarsResult<Vec<PartitionCheck>> {
     if parts.is_empty() {
         return Ok(Vec::new());
     }
@@ -135,27 +131,127 @@ fn parse_and_validate(
     let checked = concat(scans, UnionArgs::default())?
         .with_column(breaks_a_rule(date).alias(BROKEN_COLUMN))
         .collect()?;
-    let source = checked.column(SOURCE_COLUMN)?.i32()?.clone();
+    let heights = partition_heights(checked.column(SOURCE_COLUMN)?.i32()?, parts.len())?;
     let broken = checked.column(BROKEN_COLUMN)?.bool()?.clone();
-    let kept = !&broken;
-    (0i32..)
-        .take(parts.len())
-        .map(|tag| {
-            let mine = source.equal(tag);
-            let without_marks = |rows: DataFrame| rows.drop(SOURCE_COLUMN)?.drop(BROKEN_COLUMN);
-            let good = without_marks(checked.filter(&(&mine & &kept))?)?;
-            let rejected = without_marks(checked.filter(&(&mine & &broken))?)?;
-            let rejected = if rejected.height() == 0 {
-                rejected.hstack(&[Column::new_empty(REASON_COLUMN.into(), &DataType::String)])?
-            } else {
-                rejected
-                    .lazy()
-                    .with_column(reject_reason(date).alias(REASON_COLUMN))
-                    .collect()?
-            };
-            Ok((good, rejected))
+    let checked = checked.drop(SOURCE_COLUMN)?.drop(BROKEN_COLUMN)?;
+    // Each partition's rows are one contiguous run of the batch: a slice, not a copy.
+    let mut offset = 0usize;
+    parts
+        .iter()
+        .zip(heights)
+        .map(|(raw, height)| {
+            let rows = checked.slice(offset as i64, height);
+            let broken = broken.slice(offset as i64, height);
+            offset += height;
+            split_good_and_rejected(raw, rows, &broken, date)
         })
         .collect()
+}
+
+/// How many rows each partition of a batch has, from the batch's tag column. The union keeps
+/// the scans' order; if it ever did not, the batch fails and each partition is checked alone.
+fn partition_heights(source: &Int32Chunked, parts: usize) -> PolarsResult<Vec<usize>> {
+    let mut heights = vec![0usize; parts];
+    let mut previous = 0i32;
+    for tag in source.iter() {
+        let slot = tag
+            .filter(|&tag| tag >= previous)
+            .and_then(|tag| usize::try_from(tag).ok())
+            .and_then(|index| heights.get_mut(index));
+        let Some(slot) = slot else {
+            return Err(PolarsError::ComputeError(
+                "a batch's rows came back out of partition order".into(),
+            ));
+        };
+        *slot += 1;
+        previous = tag.unwrap_or(previous);
+    }
+    Ok(heights)
+}
+
+fn split_good_and_rejected(
+    raw: &Bytes,
+    rows: DataFrame,
+    broken: &BooleanChunked,
+    date: LogicalDate,
+) -> PolarsResult<PartitionCheck> {
+    let (mut good, rejected) = if broken.num_trues() == 0 {
+        let none = rows.clear();
+        (rows, none)
+    } else {
+        (rows.filter(&!broken)?, rows.filter(broken)?)
+    };
+    let rejected = if rejected.height() == 0 {
+        rejected.hstack(&[Column::new_empty(REASON_COLUMN.into(), &DataType::String)])?
+    } else {
+        rejected
+            .lazy()
+            .with_column(reject_reason(date).alias(REASON_COLUMN))
+            .collect()?
+    };
+    let good_csv = good_rows_as_csv(raw, &mut good, broken)?;
+    Ok(PartitionCheck::Parsed {
+        good,
+        good_csv,
+        rejected,
+    })
+}
+
+/// The good rows as CSV lines. They are the raw partition's own lines, copied verbatim (no
+/// copy at all when every row is good): formatting 500,000 rows again was about a third of
+/// unify's encoding time (BENCHMARKS.md), and the master CSV keeps the raw files' exact
+/// values. A partition whose lines cannot be matched one to one with its rows (quoted
+/// fields, CRLF line ends, blank or ragged lines) is formatted by polars instead: the same
+/// values, in polars' own number format.
+fn good_rows_as_csv(
+    raw: &Bytes,
+    good: &mut DataFrame,
+    broken: &BooleanChunked,
+) -> PolarsResult<Bytes> {
+    if let Some(lines) = verbatim_good_lines(raw, broken) {
+        return Ok(lines);
+    }
+    let mut out = Vec::new();
+    CsvWriter::new(&mut out)
+        .include_header(false)
+        .finish(good)?;
+    Ok(Bytes::from(out))
+}
+
+/// The raw lines of the rows `broken` marks `false`, or `None` if the body's lines and the
+/// parsed rows do not correspond exactly.
+fn verbatim_good_lines(raw: &Bytes, broken: &BooleanChunked) -> Option<Bytes> {
+    let body_start = raw
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(raw.len(), |p| p + 1);
+    let body = raw.slice(body_start..);
+    if body.is_empty() {
+        return broken.is_empty().then(Bytes::new);
+    }
+    if body.last() != Some(&b'\n') || body.contains(&b'"') || body.contains(&b'\r') {
+        return None;
+    }
+    let commas = COLUMNS.len() - 1;
+    let mut kept = (broken.num_trues() > 0).then(|| Vec::with_capacity(body.len()));
+    let mut marks = broken.iter();
+    for line in body[..body.len() - 1].split(|&b| b == b'\n') {
+        let mark = marks.next()?;
+        if line.iter().filter(|&&b| b == b',').count() != commas {
+            return None;
+        }
+        if let Some(kept) = &mut kept {
+            // As `filter` does: a row is good only where the mark is a definite false.
+            if mark == Some(false) {
+                kept.extend_from_slice(line);
+                kept.push(b'\n');
+            }
+        }
+    }
+    if marks.next().is_some() {
+        return None;
+    }
+    Some(kept.map_or(body, Bytes::from))
 }
 
 /// Whether a row breaks any rule. A rule whose result is null counts as kept, as it does in
@@ -301,6 +397,49 @@ mod tests {
         })
     }
 
+    /// A CSV's lines after its header.
+    fn body(csv: &str) -> Bytes {
+        let (_, body) = csv.split_once('\n').unwrap();
+        Bytes::from(body.to_string())
+    }
+
+    fn read_back(lines: &Bytes) -> DataFrame {
+        let csv = format!("{}\n{}", header(), String::from_utf8_lossy(lines));
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema(Some(Arc::new(schema())))
+            .into_reader_with_file_handle(std::io::Cursor::new(csv.into_bytes()))
+            .finish()
+            .unwrap()
+    }
+
+    #[test]
+    fn lines_that_cannot_be_matched_to_rows_are_formatted_by_polars_with_the_same_values() {
+        let plain = generated(4);
+        let (head, rows) = plain.split_once('\n').unwrap();
+        let (first_id, rest) = rows.split_once(',').unwrap();
+        let quoted = format!("{head}\n\"{first_id}\",{rest}");
+        let crlf = plain.replace('\n', "\r\n");
+        let mut with_a_bad_row = crlf.clone();
+        with_a_bad_row.push_str(
+            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\r\n",
+        );
+        for raw in [quoted, crlf, with_a_bad_row] {
+            match check_partition(Bytes::from(raw.clone()), date()) {
+                PartitionCheck::Parsed { good, good_csv, .. } => {
+                    assert_eq!(good.height(), 4, "{raw}");
+                    assert_ne!(good_csv, body(&raw), "not verbatim: {raw}");
+                    assert!(
+                        read_back(&good_csv).equals_missing(&good),
+                        "same values: {}",
+                        String::from_utf8_lossy(&good_csv)
+                    );
+                }
+                other => panic!("expected Parsed, got {other:?}"),
+            }
+        }
+    }
+
     fn reasons(rejected: &DataFrame) -> Vec<String> {
         rejected
             .column(REASON_COLUMN)
@@ -314,9 +453,15 @@ mod tests {
 
     #[test]
     fn generated_partitions_pass_every_rule() {
-        match check_partition(Bytes::from(generated(2_000)), date()) {
-            PartitionCheck::Parsed { good, rejected } => {
+        let raw = generated(2_000);
+        match check_partition(Bytes::from(raw.clone()), date()) {
+            PartitionCheck::Parsed {
+                good,
+                good_csv,
+                rejected,
+            } => {
                 assert_eq!(good.height(), 2_000);
+                assert_eq!(good_csv, body(&raw), "every line kept verbatim");
                 assert_eq!(rejected.height(), 0, "{:?}", reasons(&rejected));
                 assert_eq!(good.width(), COLUMNS.len());
                 assert_eq!(
@@ -349,8 +494,17 @@ mod tests {
             "id-6,2027-01-01,Google ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
         );
         match check_partition(Bytes::from(csv), date()) {
-            PartitionCheck::Parsed { good, rejected } => {
+            PartitionCheck::Parsed {
+                good,
+                good_csv,
+                rejected,
+            } => {
                 assert_eq!(good.height(), 3);
+                assert_eq!(
+                    good_csv,
+                    body(&generated(3)),
+                    "only the good lines, verbatim"
+                );
                 assert_eq!(
                     reasons(&rejected),
                     [
@@ -383,7 +537,7 @@ mod tests {
         let sizes: Vec<(usize, usize)> = checks
             .iter()
             .map(|check| match check {
-                PartitionCheck::Parsed { good, rejected } => (good.height(), rejected.height()),
+                PartitionCheck::Parsed { good, rejected, .. } => (good.height(), rejected.height()),
                 other => panic!("expected Parsed, got {other:?}"),
             })
             .collect();
@@ -400,8 +554,13 @@ mod tests {
             matches!(&checks[2], PartitionCheck::Corrupt { reason } if reason.contains("header"))
         );
         match &checks[3] {
-            PartitionCheck::Parsed { good, rejected } => {
+            PartitionCheck::Parsed {
+                good,
+                good_csv,
+                rejected,
+            } => {
                 assert_eq!((good.height(), rejected.height()), (4, 1));
+                assert_eq!(good_csv, &body(&generated(4)));
                 assert_eq!(reasons(rejected), ["unknown platform"]);
                 assert_eq!(good.width(), COLUMNS.len(), "no working column leaks out");
             }

@@ -20,8 +20,8 @@ use crate::validate::{check_partitions, PartitionCheck};
 
 /// Raw partitions downloaded ahead of the one being checked.
 const PREFETCH: usize = 8;
-/// Chunks of a master file that may wait for its uploader (polars hands over one chunk per
-/// raw partition, ≈ 1 MB of CSV).
+/// Chunks of a master file that may wait for its uploader (the CSV gets one chunk per raw
+/// partition, ≈ 1 MB; Parquet one per 100,000 rows encoded).
 const CHUNKS_IN_FLIGHT: usize = 16;
 /// Raw partitions checked together in one polars query (see `check_partitions`).
 const CHECK_BATCH: usize = 5;
@@ -353,7 +353,7 @@ impl Master {
         RawPartition { number, key, bytes }: RawPartition,
         check: PartitionCheck,
     ) -> Result<Option<ToQuarantine>, BuildError> {
-        let (good, mut rejected) = match check {
+        let (good, good_csv, mut rejected) = match check {
             PartitionCheck::Corrupt { reason } => {
                 tracing::warn!(%key, %reason, "raw partition quarantined");
                 return Ok(Some(ToQuarantine {
@@ -364,11 +364,15 @@ impl Master {
                     reason,
                 }));
             }
-            PartitionCheck::Parsed { good, rejected } => (good, rejected),
+            PartitionCheck::Parsed {
+                good,
+                good_csv,
+                rejected,
+            } => (good, good_csv, rejected),
         };
         self.rows_in += (good.height() + rejected.height()) as u64;
         let started = Instant::now();
-        let produced = self.writer.write(good)?;
+        let produced = self.writer.write(good, good_csv)?;
         self.encoding += started.elapsed();
         self.uploads.send(produced)?;
         let rows = rejected.height() as u64;
@@ -411,9 +415,11 @@ struct Uploads {
 
 impl Uploads {
     fn send(&self, produced: Produced) -> Result<(), BuildError> {
-        for (bytes, sink) in [(produced.parquet, &self.parquet), (produced.csv, &self.csv)] {
+        let parquet = std::iter::once(Bytes::from(produced.parquet)).map(|b| (b, &self.parquet));
+        let csv = produced.csv.into_iter().map(|b| (b, &self.csv));
+        for (bytes, sink) in parquet.chain(csv) {
             if !bytes.is_empty() {
-                sink.blocking_send(Bytes::from(bytes))
+                sink.blocking_send(bytes)
                     .map_err(|_| BuildError::ConsumerGone)?;
             }
         }
