@@ -450,3 +450,49 @@ async fn a_smaller_rerun_prunes_the_partitions_it_no_longer_has() {
         .collect();
     assert_eq!(listed, task_keys(2));
 }
+
+#[tokio::test]
+async fn uploads_arrive_whole_in_parts_and_carry_a_checksum() {
+    let env = lake().await;
+    let size = 2 * s3::PART_SIZE + 12_345;
+    let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let key = "curated/test/one-big-chunk.bin";
+    let mut writer = s3::ObjectWriter::new(
+        &env.ctx,
+        &env.ctx.config.bucket,
+        key,
+        "application/octet-stream",
+    );
+    writer.write(&body[..10]).await.unwrap();
+    writer.write(&body[10..]).await.unwrap();
+    let (bytes, parts) = writer.finish().await.unwrap();
+    assert_eq!((bytes, parts), (size as u64, 3));
+    assert!(
+        download(&env.ctx, key).await == body,
+        "the object is the bytes written, in order"
+    );
+
+    // Payloads are not signed, but each still carries a CRC32 checksum that the server keeps.
+    let small = "curated/test/small.bin";
+    s3::put(
+        &env.ctx,
+        &env.ctx.config.bucket,
+        small,
+        "application/octet-stream",
+        body[..1000].to_vec().into(),
+    )
+    .await
+    .unwrap();
+    let head = env
+        .ctx
+        .s3()
+        .head_object()
+        .bucket(&env.ctx.config.bucket)
+        .key(small)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert!(head.checksum_crc32().is_some(), "{head:?}");
+    assert_eq!(download(&env.ctx, small).await, &body[..1000]);
+}

@@ -6,20 +6,19 @@
 //! behind a per-test name prefix so concurrent tests and earlier runs never see each
 //! other's machines. Their definitions are Pass/Fail states, which moto's engine executes.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use etl_cli::template::{FlexibleWindow, Template};
 use etl_core::{probe, Config, Context, EnvSource, Service};
 use serde_json::{json, Value};
+use support::{repo_root, stdout_of_success, text};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/etl-test-scheduler";
 const DEAD_LETTERS: &str = "arn:aws:sqs:us-east-1:123456789012:etl-test-dead-letters";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn env_file() -> PathBuf {
     std::env::var_os("ETL_ENV_FILE")
@@ -101,21 +100,9 @@ fn etl(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run etl: {e}"))
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Runs `etl`, which must succeed; its stdout.
 fn etl_ok(args: &[&str]) -> String {
-    let out = etl(args);
-    assert!(
-        out.status.success(),
-        "etl {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    stdout_of_success(args, etl(args))
 }
 
 async fn execution_count(ctx: &Context, machine_arn: &str) -> usize {

@@ -1,6 +1,10 @@
 //! The S3 operations stages share: listing a prefix, reading and writing whole objects, and
 //! streaming uploads that become multipart only when an object outgrows one part. Every
 //! failure is a typed [`StageError`] naming S3.
+//!
+//! Uploads are not payload-signed: the SDK still sends a CRC32 checksum of every body, which
+//! S3 verifies, and TLS protects it in transit, while hashing every byte with SHA-256 as well
+//! was ≈ 6 % of unify's CPU (BENCHMARKS.md).
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -106,6 +110,8 @@ pub async fn put(
         .key(key)
         .content_type(content_type)
         .body(ByteStream::from(body))
+        .customize()
+        .disable_payload_signing()
         .send()
         .await
         .map_err(s3_error)?;
@@ -188,17 +194,26 @@ impl<'a> ObjectWriter<'a> {
         }
     }
 
-    /// Appends bytes; sends a part whenever a full one is buffered. On error the upload is
-    /// aborted and the writer must be dropped.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StageError> {
+    /// Appends bytes; sends a part whenever a full one is buffered. Each byte is copied once,
+    /// into the part buffer, however large the chunk. On error the upload is aborted and the
+    /// writer must be dropped.
+    pub async fn write(&mut self, mut chunk: &[u8]) -> Result<(), StageError> {
         self.bytes += chunk.len() as u64;
-        self.buffer.extend_from_slice(chunk);
-        while self.buffer.len() >= PART_SIZE {
-            let rest = self.buffer.split_off(PART_SIZE);
-            let part = std::mem::replace(&mut self.buffer, rest);
-            if let Err(err) = self.send_part(Bytes::from(part)).await {
-                self.abort().await;
-                return Err(err);
+        while !chunk.is_empty() {
+            if self.buffer.capacity() == 0 {
+                // Reserved, not touched: only what is written counts towards memory.
+                self.buffer.reserve_exact(PART_SIZE);
+            }
+            let room = PART_SIZE - self.buffer.len();
+            let (head, rest) = chunk.split_at(room.min(chunk.len()));
+            self.buffer.extend_from_slice(head);
+            chunk = rest;
+            if self.buffer.len() == PART_SIZE {
+                let part = Bytes::from(std::mem::take(&mut self.buffer));
+                if let Err(err) = self.send_part(part).await {
+                    self.abort().await;
+                    return Err(err);
+                }
             }
         }
         Ok(())
@@ -273,6 +288,8 @@ impl<'a> ObjectWriter<'a> {
             .upload_id(&upload_id)
             .part_number(number)
             .body(ByteStream::from(body))
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(s3_error)?;

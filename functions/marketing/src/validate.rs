@@ -233,25 +233,28 @@ fn verbatim_good_lines(raw: &Bytes, broken: &BooleanChunked) -> Option<Bytes> {
         return None;
     }
     let commas = COLUMNS.len() - 1;
-    let mut kept = (broken.num_trues() > 0).then(|| Vec::with_capacity(body.len()));
+    let rows = broken.len();
+    if broken.num_trues() == 0 {
+        // Every row parsed into all its columns with no null, so no line has fewer fields
+        // than the schema; as many lines as rows, and no spare comma anywhere, leave each
+        // line exactly one row. Two counts over the bytes, not a walk line by line.
+        let count = |byte: u8| body.iter().filter(|&&b| b == byte).count();
+        return (count(b'\n') == rows && count(b',') == rows * commas).then_some(body);
+    }
+    let mut kept = Vec::with_capacity(body.len());
     let mut marks = broken.iter();
     for line in body[..body.len() - 1].split(|&b| b == b'\n') {
         let mark = marks.next()?;
         if line.iter().filter(|&&b| b == b',').count() != commas {
             return None;
         }
-        if let Some(kept) = &mut kept {
-            // As `filter` does: a row is good only where the mark is a definite false.
-            if mark == Some(false) {
-                kept.extend_from_slice(line);
-                kept.push(b'\n');
-            }
+        // As `filter` does: a row is good only where the mark is a definite false.
+        if mark == Some(false) {
+            kept.extend_from_slice(line);
+            kept.push(b'\n');
         }
     }
-    if marks.next().is_some() {
-        return None;
-    }
-    Some(kept.map_or(body, Bytes::from))
+    marks.next().is_none().then(|| Bytes::from(kept))
 }
 
 /// Whether a row breaks any rule. A rule whose result is null counts as kept, as it does in
@@ -425,18 +428,36 @@ mod tests {
             "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\r\n",
         );
         for raw in [quoted, crlf, with_a_bad_row] {
-            match check_partition(Bytes::from(raw.clone()), date()) {
-                PartitionCheck::Parsed { good, good_csv, .. } => {
-                    assert_eq!(good.height(), 4, "{raw}");
-                    assert_ne!(good_csv, body(&raw), "not verbatim: {raw}");
-                    assert!(
-                        read_back(&good_csv).equals_missing(&good),
-                        "same values: {}",
-                        String::from_utf8_lossy(&good_csv)
-                    );
-                }
-                other => panic!("expected Parsed, got {other:?}"),
+            assert_formatted_by_polars(&raw, 4);
+        }
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_by_polars_so_the_lines_are_formatted_again() {
+        let plain = generated(4);
+        let (head, rows) = plain.split_once('\n').unwrap();
+        let (first, rest) = rows.split_once('\n').unwrap();
+        let blank_line = format!("{head}\n{first}\n\n{rest}");
+        assert_formatted_by_polars(&blank_line, 4);
+        let mut and_a_bad_row = blank_line;
+        and_a_bad_row.push_str(
+            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
+        );
+        assert_formatted_by_polars(&and_a_bad_row, 4);
+    }
+
+    fn assert_formatted_by_polars(raw: &str, good_rows: usize) {
+        match check_partition(Bytes::from(raw.to_string()), date()) {
+            PartitionCheck::Parsed { good, good_csv, .. } => {
+                assert_eq!(good.height(), good_rows, "{raw}");
+                assert_ne!(good_csv, body(raw), "not verbatim: {raw}");
+                assert!(
+                    read_back(&good_csv).equals_missing(&good),
+                    "same values: {}",
+                    String::from_utf8_lossy(&good_csv)
+                );
             }
+            other => panic!("expected Parsed, got {other:?}"),
         }
     }
 

@@ -95,9 +95,16 @@ async fn write_partition(
     let mut rows = PartitionRows::new(&spec);
     let mut buffer = String::with_capacity(CHUNK_BYTES + ROW_BYTES_ESTIMATE);
     while !rows.is_done() {
-        rows.fill(&mut buffer, CHUNK_BYTES);
+        // Rows are made on the blocking pool: partitions are generated on every core at once,
+        // and the runtime's threads stay free to move the finished ones to S3.
+        (rows, buffer) = tokio::task::spawn_blocking(move || {
+            buffer.clear();
+            rows.fill(&mut buffer, CHUNK_BYTES);
+            (rows, buffer)
+        })
+        .await
+        .map_err(|e| StageError::Internal(format!("generating rows: {e}")))?;
         upload.write(buffer.as_bytes()).await?;
-        buffer.clear();
     }
     let (bytes, _parts) = upload.finish().await?;
     Ok(WrittenPartition {
