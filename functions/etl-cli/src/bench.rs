@@ -58,6 +58,26 @@ pub(crate) fn peak_rss_mib_in(status_path: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// "?" when a peak was not measured.
+fn peak_rss(mib: Option<f64>) -> String {
+    mib.map_or("?".to_string(), |m| format!("{m:.0} MiB"))
+}
+
+/// One line of a run's table.
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
+            self.name,
+            self.rows,
+            self.seconds,
+            self.rows_per_second,
+            peak_rss(self.peak_rss_mib)
+        )
+    }
+}
+
 async fn timed<F, T>(
     name: &'static str,
     rows: impl Fn(&T) -> u64,
@@ -391,6 +411,21 @@ pub struct PhaseSummary {
     pub peak_rss_mib_max: Option<f64>,
 }
 
+/// One line of the summary table: min / median / max.
+impl std::fmt::Display for PhaseSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<45} {:>6.2} / {:>6.2} / {:>6.2} s  peak RSS {}",
+            self.name,
+            self.seconds_min,
+            self.seconds_median,
+            self.seconds_max,
+            peak_rss(self.peak_rss_mib_max)
+        )
+    }
+}
+
 /// Summarises runs phase by phase, in the first run's phase order; a phase missing from some
 /// run is summarised over the runs that have it.
 pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
@@ -433,6 +468,20 @@ mod tests {
             rows_per_second: 10.0 / seconds,
             peak_rss_mib: rss,
         }
+    }
+
+    #[test]
+    fn table_lines_show_seconds_and_an_unmeasured_peak_as_a_question_mark() {
+        let line = phase("unify", 1.234, None).to_string();
+        assert!(
+            line.starts_with("unify ") && line.contains(" 1.23 s "),
+            "{line}"
+        );
+        assert!(line.ends_with("peak RSS ?"), "{line}");
+        let summary = summarise(&[vec![phase("unify", 1.0, Some(171.4))]]);
+        let line = summary[0].to_string();
+        assert!(line.contains("1.00 /   1.00 /   1.00 s"), "{line}");
+        assert!(line.ends_with("peak RSS 171 MiB"), "{line}");
     }
 
     #[test]

@@ -55,6 +55,34 @@ pub struct InitFigure {
     pub rss_mib_at_init: Option<f64>,
 }
 
+impl InitFigure {
+    /// The header of the table whose lines are `InitFigure`s.
+    pub fn table_header() -> String {
+        format!(
+            "{:<22} {:>9} {:>5} {:>11} {:>8} {:>8} {:>12}",
+            "function", "size", "runs", "init median", "p90", "max", "RSS at init"
+        )
+    }
+}
+
+/// One line of the table.
+impl std::fmt::Display for InitFigure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<22} {:>5.1} MiB {:>5} {:>8.1} ms {:>5.1} ms {:>5.1} ms {:>12}",
+            self.function,
+            self.binary_mib,
+            self.runs,
+            self.init_ms_median,
+            self.init_ms_p90,
+            self.init_ms_max,
+            self.rss_mib_at_init
+                .map_or("?".to_string(), |m| format!("{m:.1} MiB"))
+        )
+    }
+}
+
 /// Measures every function in `functions`, `runs` cold starts each, from the binaries
 /// `cargo lambda build` leaves at `<lambda_dir>/<function>/bootstrap`. Each process gets
 /// exactly `env` plus the variables Lambda sets, nothing of this shell's. Blocking: it

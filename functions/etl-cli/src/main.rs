@@ -377,22 +377,9 @@ async fn bench_lambda_init(
             .await;
     }
     let figures = measured?;
-    eprintln!(
-        "{:<22} {:>9} {:>5} {:>11} {:>8} {:>8} {:>12}",
-        "function", "size", "runs", "init median", "p90", "max", "RSS at init"
-    );
+    eprintln!("{}", etl_cli::lambda_init::InitFigure::table_header());
     for f in &figures {
-        eprintln!(
-            "{:<22} {:>5.1} MiB {:>5} {:>8.1} ms {:>5.1} ms {:>5.1} ms {:>12}",
-            f.function,
-            f.binary_mib,
-            f.runs,
-            f.init_ms_median,
-            f.init_ms_p90,
-            f.init_ms_max,
-            f.rss_mib_at_init
-                .map_or("?".to_string(), |m| format!("{m:.1} MiB"))
-        );
+        eprintln!("{f}");
     }
     println!("{}", serde_json::to_string_pretty(&figures)?);
     Ok(ExitCode::SUCCESS)
@@ -557,15 +544,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let summary = etl_cli::bench::summarise(&all);
                 eprintln!("\nover {runs} runs, each in a fresh process (min / median / max):");
                 for s in &summary {
-                    eprintln!(
-                        "{:<45} {:>6.2} / {:>6.2} / {:>6.2} s  peak RSS {}",
-                        s.name,
-                        s.seconds_min,
-                        s.seconds_median,
-                        s.seconds_max,
-                        s.peak_rss_mib_max
-                            .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
-                    );
+                    eprintln!("{s}");
                 }
                 println!(
                     "{}",
@@ -585,15 +564,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             for p in &phases {
-                eprintln!(
-                    "{:<45} {:>9} rows {:>8.2} s {:>10.0} rows/s  peak RSS {}",
-                    p.name,
-                    p.rows,
-                    p.seconds,
-                    p.rows_per_second,
-                    p.peak_rss_mib
-                        .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
-                );
+                eprintln!("{p}");
             }
             println!("{}", serde_json::to_string_pretty(&phases)?);
             Ok(ExitCode::SUCCESS)
