@@ -58,9 +58,9 @@ pub(crate) fn peak_rss_mib_in(status_path: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// "?" when a peak was not measured.
-fn peak_rss(mib: Option<f64>) -> String {
-    mib.map_or("?".to_string(), |m| format!("{m:.0} MiB"))
+/// A memory figure for the tables, or "?" when it was not measured.
+pub(crate) fn mib_or_unknown(mib: Option<f64>, decimals: usize) -> String {
+    mib.map_or("?".to_string(), |m| format!("{m:.decimals$} MiB"))
 }
 
 /// One line of a run's table.
@@ -73,7 +73,7 @@ impl std::fmt::Display for Phase {
             self.rows,
             self.seconds,
             self.rows_per_second,
-            peak_rss(self.peak_rss_mib)
+            mib_or_unknown(self.peak_rss_mib, 0)
         )
     }
 }
@@ -421,7 +421,7 @@ impl std::fmt::Display for PhaseSummary {
             self.seconds_min,
             self.seconds_median,
             self.seconds_max,
-            peak_rss(self.peak_rss_mib_max)
+            mib_or_unknown(self.peak_rss_mib_max, 0)
         )
     }
 }

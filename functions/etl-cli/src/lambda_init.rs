@@ -3,7 +3,6 @@
 //! `GET /runtime/invocation/next`. Each run is a new process against a minimal Runtime API
 //! endpoint that answers nothing; the process is killed as soon as it asks for work.
 
-use crate::stats::percentile;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::bench::mib_or_unknown;
+use crate::stats::percentile;
 
 /// How long a binary may take to ask for its first event before the run counts as failed.
 const INIT_DEADLINE: Duration = Duration::from_secs(10);
@@ -77,8 +79,7 @@ impl std::fmt::Display for InitFigure {
             self.init_ms_median,
             self.init_ms_p90,
             self.init_ms_max,
-            self.rss_mib_at_init
-                .map_or("?".to_string(), |m| format!("{m:.1} MiB"))
+            mib_or_unknown(self.rss_mib_at_init, 1)
         )
     }
 }

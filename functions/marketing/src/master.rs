@@ -23,6 +23,14 @@ pub enum MasterError {
     Encode(#[from] PolarsError),
 }
 
+/// Names the file an I/O error happened on.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MasterError + '_ {
+    move |source| MasterError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// The local master files for one date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterPaths {
@@ -97,17 +105,9 @@ pub struct MasterWriter {
 impl MasterWriter {
     /// Creates (or truncates) both files under `dir`.
     pub fn create(dir: &Path) -> Result<Self, MasterError> {
-        std::fs::create_dir_all(dir).map_err(|source| MasterError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let paths = MasterPaths::under(dir);
-        let create = |path: &Path| {
-            File::create(path).map_err(|source| MasterError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
+        let create = |path: &Path| File::create(path).map_err(io_error(path));
         let parquet_pending = Pending::default();
         let parquet_file = TeeFile {
             file: create(&paths.parquet)?,
@@ -160,10 +160,7 @@ impl MasterWriter {
         }
         self.csv
             .write_all(&lines)
-            .map_err(|source| MasterError::Io {
-                path: self.paths.csv.clone(),
-                source,
-            })?;
+            .map_err(io_error(&self.paths.csv))?;
         self.csv_pending.push(lines);
         Ok(())
     }
@@ -183,10 +180,7 @@ impl MasterWriter {
     pub fn finish(mut self) -> Result<(MasterPaths, u64, Produced), MasterError> {
         self.encode_gathered()?;
         self.parquet.finish()?;
-        self.csv.flush().map_err(|source| MasterError::Io {
-            path: self.paths.csv.clone(),
-            source,
-        })?;
+        self.csv.flush().map_err(io_error(&self.paths.csv))?;
         let last = self.take_produced();
         Ok((self.paths, self.rows, last))
     }

@@ -175,21 +175,24 @@ fn split_good_and_rejected(
     broken: &BooleanChunked,
     date: LogicalDate,
 ) -> PolarsResult<PartitionCheck> {
-    let (mut good, rejected) = if broken.num_trues() == 0 {
-        let none = rows.clear();
+    let all_good = broken.num_trues() == 0;
+    let (mut good, rejected) = if all_good {
+        let none = rows
+            .clear()
+            .hstack(&[Column::new_empty(REASON_COLUMN.into(), &DataType::String)])?;
         (rows, none)
     } else {
-        (rows.filter(&!broken)?, rows.filter(broken)?)
-    };
-    let rejected = if rejected.height() == 0 {
-        rejected.hstack(&[Column::new_empty(REASON_COLUMN.into(), &DataType::String)])?
-    } else {
-        rejected
+        let rejected = rows
+            .filter(broken)?
             .lazy()
             .with_column(reject_reason(date).alias(REASON_COLUMN))
-            .collect()?
+            .collect()?;
+        (rows.filter(&!broken)?, rejected)
     };
-    let good_csv = good_rows_as_csv(raw, &mut good, broken)?;
+    let good_csv = match verbatim_good_lines(raw, broken, all_good) {
+        Some(lines) => lines,
+        None => polars_csv_lines(&mut good)?,
+    };
     Ok(PartitionCheck::Parsed {
         good,
         good_csv,
@@ -197,20 +200,9 @@ fn split_good_and_rejected(
     })
 }
 
-/// The good rows as CSV lines. They are the raw partition's own lines, copied verbatim (no
-/// copy at all when every row is good): formatting 500,000 rows again was about a third of
-/// unify's encoding time (BENCHMARKS.md), and the master CSV keeps the raw files' exact
-/// values. A partition whose lines cannot be matched one to one with its rows (quoted
-/// fields, CRLF line ends, blank or ragged lines) is formatted by polars instead: the same
-/// values, in polars' own number format.
-fn good_rows_as_csv(
-    raw: &Bytes,
-    good: &mut DataFrame,
-    broken: &BooleanChunked,
-) -> PolarsResult<Bytes> {
-    if let Some(lines) = verbatim_good_lines(raw, broken) {
-        return Ok(lines);
-    }
+/// The good rows as header-less CSV lines in polars' own number format: for a partition whose
+/// lines cannot be copied verbatim (see [`verbatim_good_lines`]).
+fn polars_csv_lines(good: &mut DataFrame) -> PolarsResult<Bytes> {
     let mut out = Vec::new();
     CsvWriter::new(&mut out)
         .include_header(false)
@@ -219,8 +211,12 @@ fn good_rows_as_csv(
 }
 
 /// The raw lines of the rows `broken` marks `false`, or `None` if the body's lines and the
-/// parsed rows do not correspond exactly.
-fn verbatim_good_lines(raw: &Bytes, broken: &BooleanChunked) -> Option<Bytes> {
+/// parsed rows do not correspond exactly. Copying the raw lines (no copy at all when every
+/// row is good) instead of formatting 500,000 rows again saved about a third of unify's
+/// encoding time (BENCHMARKS.md), and the master CSV keeps the raw files' exact values. A
+/// partition with quoted fields, CRLF line ends, blank or ragged lines is formatted by polars
+/// instead: the same values, in polars' own number format.
+fn verbatim_good_lines(raw: &Bytes, broken: &BooleanChunked, all_good: bool) -> Option<Bytes> {
     let body_start = raw
         .iter()
         .position(|&b| b == b'\n')
@@ -234,7 +230,7 @@ fn verbatim_good_lines(raw: &Bytes, broken: &BooleanChunked) -> Option<Bytes> {
     }
     let commas = COLUMNS.len() - 1;
     let rows = broken.len();
-    if broken.num_trues() == 0 {
+    if all_good {
         // Every row parsed into all its columns with no null, so no line has fewer fields
         // than the schema; as many lines as rows, and no spare comma anywhere, leave each
         // line exactly one row. Two counts over the bytes, not a walk line by line.
@@ -400,6 +396,10 @@ mod tests {
         })
     }
 
+    /// A row whose only fault is its platform.
+    const UNKNOWN_PLATFORM_ROW: &str =
+        "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00";
+
     /// A CSV's lines after its header.
     fn body(csv: &str) -> Bytes {
         let (_, body) = csv.split_once('\n').unwrap();
@@ -424,9 +424,7 @@ mod tests {
         let quoted = format!("{head}\n\"{first_id}\",{rest}");
         let crlf = plain.replace('\n', "\r\n");
         let mut with_a_bad_row = crlf.clone();
-        with_a_bad_row.push_str(
-            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\r\n",
-        );
+        with_a_bad_row.push_str(&format!("{UNKNOWN_PLATFORM_ROW}\r\n"));
         for raw in [quoted, crlf, with_a_bad_row] {
             assert_formatted_by_polars(&raw, 4);
         }
@@ -440,9 +438,7 @@ mod tests {
         let blank_line = format!("{head}\n{first}\n\n{rest}");
         assert_formatted_by_polars(&blank_line, 4);
         let mut and_a_bad_row = blank_line;
-        and_a_bad_row.push_str(
-            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
-        );
+        and_a_bad_row.push_str(&format!("{UNKNOWN_PLATFORM_ROW}\n"));
         assert_formatted_by_polars(&and_a_bad_row, 4);
     }
 
@@ -498,9 +494,7 @@ mod tests {
     #[test]
     fn broken_rows_are_rejected_with_their_reason() {
         let mut csv = generated(3);
-        csv.push_str(
-            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
-        );
+        csv.push_str(&format!("{UNKNOWN_PLATFORM_ROW}\n"));
         csv.push_str(
             "id-2,2026-11-01,Google ADS,Mujer 18-25,5000,0.0200,99,0.10,9.90,1.00,1,5.00\n",
         );
@@ -545,9 +539,7 @@ mod tests {
     #[test]
     fn a_batch_hands_each_partition_its_own_rows_and_isolates_the_broken_ones() {
         let mut with_a_bad_row = generated(4);
-        with_a_bad_row.push_str(
-            "id-1,2026-11-01,Tiktok ADS,Mujer 18-25,5000,0.0200,100,0.10,10.00,1.00,1,5.00\n",
-        );
+        with_a_bad_row.push_str(&format!("{UNKNOWN_PLATFORM_ROW}\n"));
         let mut garbled = generated(2);
         garbled.push_str(
             "id-7,2026-11-01,Google ADS,Mujer 18-25,lots,0.0200,100,0.10,10.00,1.00,1,5.00\n",
