@@ -1,5 +1,8 @@
-//! Shared test helpers: configuration from `.services/env`, loud failures for missing
-//! services, a throw-away database per test, and `cargo lambda watch` as a child process.
+//! What the integration tests (`tests/it/`, one binary) share: configuration from
+//! `.services/env`, loud failures for missing services, a throw-away database per test,
+//! `cargo lambda watch` as a child process, and the real `etl` binary ([`cli`]).
+
+pub mod cli;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -9,9 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elasticsearch::http::Method;
+use etl_cli::runner::{FunctionHost, RunSettings};
+use etl_cli::template::Template;
 use etl_core::search::index::call;
+use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{probe, Config, Context, EnvSource, Service};
 
+/// PostgreSQL, S3 and Elasticsearch: what a whole pipeline writes to.
+pub const LAKE: &[Service] = &[Service::Postgres, Service::S3, Service::Elasticsearch];
+
+/// The workspace root: where template.yaml, events/ and `.services/env` are.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -19,12 +29,42 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
+/// The cargo target directory (`CARGO_TARGET_DIR`, else `target/` of the workspace), where
+/// `cargo lambda build` leaves the packaged functions under `lambda/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from)
+}
+
+/// The deployed template, `template.yaml`.
+pub fn template() -> Template {
+    Template::load(&repo_root().join("template.yaml")).unwrap()
+}
+
+/// Settings for a local run with the stages in this process and no waiting: on `date` (none
+/// to start it as EventBridge Scheduler does), with `extra` input.
+pub fn in_process(date: Option<&str>, extra: Option<serde_json::Value>) -> RunSettings {
+    RunSettings {
+        date: date.map(|d| d.parse().unwrap()),
+        extra_input: extra,
+        host: FunctionHost::InProcess,
+        time_scale: 0.0,
+        execution_name: None,
+        overrides: Default::default(),
+        ..RunSettings::default()
+    }
+}
+
+/// `.services/env`, or the file `ETL_ENV_FILE` names.
+pub fn env_file() -> PathBuf {
+    std::env::var_os("ETL_ENV_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".services").join("env"))
+}
+
 /// The process environment over `.services/env`. Panics, saying what to run, when the
 /// services were never started: a test must never pass or skip without them.
 pub fn env_source() -> EnvSource {
-    let path = std::env::var_os("ETL_ENV_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".services").join("env"));
+    let path = env_file();
     assert!(
         path.is_file(),
         "{} is missing: start the local services with `scripts/services up` (scripts/test does it)",
@@ -45,7 +85,15 @@ pub async fn require(ctx: &Context, services: &[Service]) {
     }
 }
 
-fn unique_suffix() -> String {
+/// Clients for these settings, which must be valid.
+pub async fn context(env: &EnvSource) -> Context {
+    Context::new(Config::from_source(env).unwrap_or_else(|e| panic!("configuration: {e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A name part no other test, test process or earlier run uses.
+pub fn unique_suffix() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -183,6 +231,14 @@ impl TestEnv {
             db,
             _scratch: scratch,
         }
+    }
+
+    /// Applies the schema (the `hr-schema` stage): the run ledger and the HR tables.
+    pub async fn with_schema(self) -> Self {
+        hr_schema::run(&self.ctx, SchemaEvent::default())
+            .await
+            .unwrap();
+        self
     }
 }
 

@@ -86,8 +86,16 @@ pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, Str
     if let Some(inner) = object.get("Not") {
         return Ok(!matches(inner, input, context)?);
     }
+    comparison(object, input, context)
+}
 
-    let variable_text = object
+/// A `Variable` rule: resolves the variable and a `…Path` operand, then compares.
+fn comparison(
+    rule: &serde_json::Map<String, Value>,
+    input: &Value,
+    context: &Value,
+) -> Result<bool, String> {
+    let variable_text = rule
         .get("Variable")
         .and_then(Value::as_str)
         .ok_or("rule has no Variable")?;
@@ -97,7 +105,7 @@ pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, Str
         Ok(path.get(root).cloned())
     };
     let variable = resolve(variable_text)?;
-    let (op, operand) = operator(object)?;
+    let (op, operand) = operator(rule)?;
 
     if op == "IsPresent" {
         return Ok(operand.as_bool() == Some(variable.is_some()));
@@ -117,53 +125,77 @@ pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, Str
         }
         None => (op, operand.clone()),
     };
+    compare(base, &variable, &operand)
+}
 
-    let is = |expected: bool| Ok(operand.as_bool() == Some(expected));
+/// `base` is the operator without its `Path` suffix; `operand` is already resolved.
+fn compare(base: &str, variable: &Value, operand: &Value) -> Result<bool, String> {
+    if let Some(is) = type_test(base, variable) {
+        return Ok(operand.as_bool() == Some(is));
+    }
     Ok(match base {
-        "IsNull" => return is(variable.is_null()),
-        "IsNumeric" => return is(variable.is_number()),
-        "IsString" => return is(variable.is_string()),
-        "IsBoolean" => return is(variable.is_boolean()),
-        "IsTimestamp" => return is(variable.as_str().and_then(timestamp).is_some()),
         "StringMatches" => match (variable.as_str(), operand.as_str()) {
             (Some(text), Some(pattern)) => wildcard_match(pattern, text),
             _ => false,
         },
         "BooleanEquals" => variable.as_bool().is_some() && variable.as_bool() == operand.as_bool(),
         _ => {
-            let ordering = if base.starts_with("String") {
-                variable
-                    .as_str()
-                    .zip(operand.as_str())
-                    .map(|(a, b)| a.cmp(b))
-            } else if base.starts_with("Numeric") {
-                variable
-                    .as_f64()
-                    .zip(operand.as_f64())
-                    .and_then(|(a, b)| a.partial_cmp(&b))
-            } else {
-                variable
-                    .as_str()
-                    .and_then(timestamp)
-                    .zip(operand.as_str().and_then(timestamp))
-                    .map(|(a, b)| a.cmp(&b))
-            };
-            let Some(ordering) = ordering else {
+            // Operands of the wrong type make the rule false, not an error.
+            let Some(ordering) = ordering(base, variable, operand) else {
                 return Ok(false);
             };
             let relation = base
                 .trim_start_matches("String")
                 .trim_start_matches("Numeric")
                 .trim_start_matches("Timestamp");
-            match relation {
-                "Equals" => ordering == Ordering::Equal,
-                "LessThan" => ordering == Ordering::Less,
-                "GreaterThan" => ordering == Ordering::Greater,
-                "LessThanEquals" => ordering != Ordering::Greater,
-                "GreaterThanEquals" => ordering != Ordering::Less,
-                other => return Err(format!("unknown comparison {other}")),
-            }
+            holds(relation, ordering)?
         }
+    })
+}
+
+/// What an `Is…` operator asks of the variable; `None` for the other operators.
+fn type_test(base: &str, variable: &Value) -> Option<bool> {
+    Some(match base {
+        "IsNull" => variable.is_null(),
+        "IsNumeric" => variable.is_number(),
+        "IsString" => variable.is_string(),
+        "IsBoolean" => variable.is_boolean(),
+        "IsTimestamp" => variable.as_str().and_then(timestamp).is_some(),
+        _ => return None,
+    })
+}
+
+/// Orders the variable against the operand as the operator's family reads them: text,
+/// numbers or timestamps. `None` when either is not of that type.
+fn ordering(base: &str, variable: &Value, operand: &Value) -> Option<Ordering> {
+    if base.starts_with("String") {
+        variable
+            .as_str()
+            .zip(operand.as_str())
+            .map(|(a, b)| a.cmp(b))
+    } else if base.starts_with("Numeric") {
+        variable
+            .as_f64()
+            .zip(operand.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b))
+    } else {
+        variable
+            .as_str()
+            .and_then(timestamp)
+            .zip(operand.as_str().and_then(timestamp))
+            .map(|(a, b)| a.cmp(&b))
+    }
+}
+
+/// Whether `ordering` satisfies `Equals`, `LessThan`, … .
+fn holds(relation: &str, ordering: Ordering) -> Result<bool, String> {
+    Ok(match relation {
+        "Equals" => ordering == Ordering::Equal,
+        "LessThan" => ordering == Ordering::Less,
+        "GreaterThan" => ordering == Ordering::Greater,
+        "LessThanEquals" => ordering != Ordering::Greater,
+        "GreaterThanEquals" => ordering != Ordering::Less,
+        other => return Err(format!("unknown comparison {other}")),
     })
 }
 

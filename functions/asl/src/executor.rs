@@ -1,5 +1,7 @@
-//! The run loop: states, transitions, Retry and Catch, Map and Parallel.
+//! The run loop: states, transitions, Map and Parallel. Retry, Catch and the result fields
+//! that Task, Parallel and Map share are in [`task_like`].
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,9 +10,17 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
-use crate::model::{Catcher, Io, Machine, PathField, Retrier, State};
+use crate::model::{
+    ChoiceState, FailState, Flow, Io, Machine, MapState, ParallelState, PassState, State,
+    SucceedState, TaskState, WaitState,
+};
 use crate::template::{expand, place, read, select};
+use crate::limits::{self, check_payload, History, Payload};
 use crate::{choice, errors, Event, Failure, TaskInvoker, TaskRequest};
+
+mod task_like;
+
+use task_like::TaskLike;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -33,6 +43,9 @@ impl RunOptions {
 pub struct Execution {
     pub output: Result<Value, Failure>,
     pub history: Vec<Event>,
+    /// The events Step Functions would have written to this execution's history, by type:
+    /// what its 25,000-event quota counts.
+    pub service_events: BTreeMap<&'static str, u64>,
 }
 
 /// Runs a state machine to completion.
@@ -46,6 +59,7 @@ pub async fn execute(
     let runner = Runner {
         invoker,
         history: Mutex::new(Vec::new()),
+        service_history: History::default(),
         execution: json!({
             "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", options.state_machine_name, options.execution_name),
             "Name": options.execution_name,
@@ -58,7 +72,11 @@ pub async fn execute(
         }),
         options,
     };
-    let run = runner.run_machine(machine, input, None);
+    let run = async {
+        check_payload(&input, "", Payload::ExecutionInput)?;
+        runner.service_history.record(&["ExecutionStarted"])?;
+        runner.run_machine(machine, input, None).await
+    };
     let output = match machine.timeout_seconds {
         Some(seconds) => match tokio::time::timeout(runner.scaled(seconds as f64), run).await {
             Ok(result) => result,
@@ -69,6 +87,7 @@ pub async fn execute(
         },
         None => run.await,
     };
+    runner.service_history.finish(output.is_ok());
     match &output {
         Ok(_) => runner.record(Event::ExecutionSucceeded),
         Err(f) => runner.record(Event::ExecutionFailed {
@@ -80,19 +99,32 @@ pub async fn execute(
         .history
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
-    Execution { output, history }
+    Execution {
+        output,
+        history,
+        service_events: runner.service_history.counts(),
+    }
 }
 
 struct Runner {
     invoker: Arc<dyn TaskInvoker>,
     options: RunOptions,
     history: Mutex<Vec<Event>>,
+    service_history: History,
     execution: Value,
     state_machine: Value,
 }
 
 /// The Map item a state runs for, if any: `$$.Map.Item`.
 type MapItem = Option<(usize, Value)>;
+
+/// One entry into a state: what its context object (`$$`) is built from.
+#[derive(Clone, Copy)]
+struct Visit<'a> {
+    name: &'a str,
+    entered: DateTime<Utc>,
+    item: &'a MapItem,
+}
 
 enum Transition {
     Next(String, Value),
@@ -139,23 +171,17 @@ impl Runner {
         Duration::from_secs_f64((seconds * self.options.time_scale).clamp(0.0, 86_400.0 * 366.0))
     }
 
-    fn context(
-        &self,
-        state: &str,
-        entered: DateTime<Utc>,
-        retry_count: u32,
-        item: &MapItem,
-    ) -> Value {
+    fn context(&self, visit: Visit<'_>, retry_count: u32) -> Value {
         let mut context = json!({
             "Execution": self.execution,
             "StateMachine": self.state_machine,
             "State": {
-                "Name": state,
-                "EnteredTime": entered.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "Name": visit.name,
+                "EnteredTime": visit.entered.to_rfc3339_opts(SecondsFormat::Millis, true),
                 "RetryCount": retry_count,
             },
         });
-        if let Some((index, value)) = item {
+        if let Some((index, value)) = visit.item {
             context["Map"] = json!({"Item": {"Index": index, "Value": value}});
         }
         context
@@ -178,7 +204,13 @@ impl Runner {
                     state: name.clone(),
                     state_type: state.type_name().to_string(),
                 });
+                let (entered, exited) = service_events(state);
+                self.service_history.record(&[entered])?;
+                check_payload(&input, &name, Payload::StateInput)?;
                 let transition = self.step(&name, state, input, &item).await?;
+                let (Transition::Next(_, output) | Transition::End(output)) = &transition;
+                check_payload(output, &name, Payload::StateOutput)?;
+                self.service_history.record(&[exited])?;
                 self.record(Event::StateExited {
                     state: name.clone(),
                 });
@@ -201,341 +233,293 @@ impl Runner {
         raw: Value,
         item: &MapItem,
     ) -> Result<Transition, Failure> {
-        let entered = Utc::now();
-        let context = self.context(name, entered, 0, item);
+        let visit = Visit {
+            name,
+            entered: Utc::now(),
+            item,
+        };
         match state {
-            State::Pass(pass) => {
-                let effective = runtime(input_of(&pass.io, raw.clone(), &context))?;
-                let result = match (&pass.result, &pass.parameters) {
-                    (Some(result), _) => result.clone(),
-                    (None, Some(parameters)) => runtime(expand(parameters, &effective, &context))?,
-                    (None, None) => effective,
-                };
-                let output = runtime(place(&pass.result_path, raw, result))?;
-                finish(&pass.io, &pass.flow, output, &context)
-            }
-            State::Choice(state) => {
-                let effective = runtime(input_of(&state.io, raw, &context))?;
-                let mut next = None;
-                for rule in &state.choices {
-                    if runtime(choice::matches(rule, &effective, &context))? {
-                        next = rule.get("Next").and_then(Value::as_str).map(str::to_string);
-                        break;
-                    }
-                }
-                let next = next.or_else(|| state.default.clone()).ok_or_else(|| {
-                    Failure::new(
-                        errors::NO_CHOICE_MATCHED,
-                        format!("no Choices rule in {name:?} matched and there is no Default"),
-                    )
-                })?;
-                let output = runtime(select(&state.io.output_path, effective, &context))?;
-                Ok(Transition::Next(next, output))
-            }
-            State::Wait(wait) => {
-                let effective = runtime(input_of(&wait.io, raw, &context))?;
-                let seconds = match (
-                    &wait.seconds,
-                    &wait.seconds_path,
-                    &wait.timestamp,
-                    &wait.timestamp_path,
-                ) {
-                    (Some(s), _, _, _) => *s,
-                    (_, Some(p), _, _) => runtime(read(p, &effective, &context))?
-                        .as_f64()
-                        .ok_or_else(|| {
-                            Failure::runtime(format!("SecondsPath {p} is not a number"))
-                        })?,
-                    (_, _, Some(ts), _) => seconds_until(ts)?,
-                    (_, _, _, Some(p)) => {
-                        let ts = runtime(read(p, &effective, &context))?;
-                        seconds_until(ts.as_str().unwrap_or_default())?
-                    }
-                    _ => {
-                        return Err(Failure::runtime(format!(
-                            "Wait state {name:?} has no Seconds or Timestamp"
-                        )))
-                    }
-                };
-                if seconds < 0.0 {
-                    return Err(Failure::runtime(format!(
-                        "Wait state {name:?}: negative seconds"
-                    )));
-                }
-                tokio::time::sleep(self.scaled(seconds)).await;
-                finish(&wait.io, &wait.flow, effective, &context)
-            }
-            State::Succeed(succeed) => {
-                let effective = runtime(input_of(&succeed.io, raw, &context))?;
-                let output = runtime(select(&succeed.io.output_path, effective, &context))?;
-                Ok(Transition::End(output))
-            }
-            State::Fail(fail) => {
-                let error = match &fail.error_path {
-                    Some(p) => runtime(read(p, &raw, &context))?
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    None => fail.error.clone().unwrap_or_default(),
-                };
-                let cause = match &fail.cause_path {
-                    Some(p) => runtime(read(p, &raw, &context))?
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    None => fail.cause.clone().unwrap_or_default(),
-                };
-                Err(Failure::new(error, cause))
-            }
-            State::Task(task) => {
-                let attempt = |retry_count: u32| {
-                    let raw = raw.clone();
-                    async move {
-                        let context = self.context(name, entered, retry_count, item);
-                        let effective = runtime(input_of(&task.io, raw, &context))?;
-                        let parameters = match &task.parameters {
-                            Some(template) => runtime(expand(template, &effective, &context))?,
-                            None => effective,
-                        };
-                        let request = TaskRequest {
-                            resource: task.resource.clone(),
-                            parameters,
-                            state: name.to_string(),
-                            retry_count,
-                            execution_name: self.options.execution_name.clone(),
-                        };
-                        let call = self.invoker.invoke(request);
-                        match task.timeout_seconds {
-                            Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Err(Failure::new(
-                                        errors::TIMEOUT,
-                                        format!("task ran longer than {limit} s"),
-                                    ))
-                                }),
-                            None => call.await,
-                        }
-                    }
-                };
-                self.with_retry_and_catch(
-                    name,
-                    &task.retry,
-                    &task.catch,
-                    raw.clone(),
-                    attempt,
-                    |result| {
-                        after_result(
-                            &task.result_selector,
-                            &task.result_path,
-                            &task.io,
-                            &task.flow,
-                            raw.clone(),
-                            result,
-                            &context,
-                        )
-                    },
-                )
-                .await
-            }
-            State::Parallel(parallel) => {
-                let attempt = |retry_count: u32| {
-                    let raw = raw.clone();
-                    async move {
-                        let context = self.context(name, entered, retry_count, item);
-                        let effective = runtime(input_of(&parallel.io, raw, &context))?;
-                        let branch_input = match &parallel.parameters {
-                            Some(template) => runtime(expand(template, &effective, &context))?,
-                            None => effective,
-                        };
-                        let branches = parallel
-                            .branches
-                            .iter()
-                            .map(|branch| self.run_machine(branch, branch_input.clone(), None));
-                        futures::future::try_join_all(branches)
-                            .await
-                            .map(Value::Array)
-                    }
-                };
-                self.with_retry_and_catch(
-                    name,
-                    &parallel.retry,
-                    &parallel.catch,
-                    raw.clone(),
-                    attempt,
-                    |result| {
-                        after_result(
-                            &parallel.result_selector,
-                            &parallel.result_path,
-                            &parallel.io,
-                            &parallel.flow,
-                            raw.clone(),
-                            result,
-                            &context,
-                        )
-                    },
-                )
-                .await
-            }
-            State::Map(map) => {
-                let attempt = |retry_count: u32| {
-                    let raw = raw.clone();
-                    async move {
-                        let context = self.context(name, entered, retry_count, item);
-                        let effective = runtime(input_of(&map.io, raw, &context))?;
-                        let items = match &map.items_path {
-                            Some(p) => runtime(read(p, &effective, &context))?,
-                            None => effective.clone(),
-                        };
-                        let Value::Array(items) = items else {
-                            return Err(Failure::runtime(format!(
-                                "Map state {name:?}: ItemsPath must select an array"
-                            )));
-                        };
-                        let limit = match map.max_concurrency {
-                            Some(n) if n > 0 => n as usize,
-                            _ => items.len().max(1),
-                        };
-                        tracing::info!(state = %name, items = items.len(), max_concurrency = limit, "map fan-out");
-                        let iterations = items.into_iter().enumerate().map(|(index, value)| {
-                            let item_ctx: MapItem = Some((index, value.clone()));
-                            let input = match &map.item_selector {
-                                Some(selector) => {
-                                    let ctx = self.context(name, entered, retry_count, &item_ctx);
-                                    expand(selector, &effective, &ctx).map_err(Failure::runtime)
-                                }
-                                None => Ok(value),
-                            };
-                            async move {
-                                self.run_machine(&map.item_processor, input?, item_ctx)
-                                    .await
-                            }
-                        });
-                        futures::stream::iter(iterations)
-                            .buffered(limit)
-                            .try_collect::<Vec<_>>()
-                            .await
-                            .map(Value::Array)
-                    }
-                };
-                self.with_retry_and_catch(
-                    name,
-                    &map.retry,
-                    &map.catch,
-                    raw.clone(),
-                    attempt,
-                    |result| {
-                        after_result(
-                            &map.result_selector,
-                            &map.result_path,
-                            &map.io,
-                            &map.flow,
-                            raw.clone(),
-                            result,
-                            &context,
-                        )
-                    },
-                )
-                .await
-            }
+            State::Task(task) => self.task(visit, task, raw).await,
+            State::Parallel(parallel) => self.parallel(visit, parallel, raw).await,
+            State::Map(map) => self.map(visit, map, raw).await,
+            State::Pass(pass) => self.pass(visit, pass, raw),
+            State::Choice(state) => self.choice(visit, state, raw),
+            State::Wait(wait) => self.wait(visit, wait, raw).await,
+            State::Succeed(succeed) => self.succeed(visit, succeed, raw),
+            State::Fail(fail) => self.fail(visit, fail, raw),
         }
     }
 
-    /// Runs `attempt` until it succeeds, a Retrier gives up, or no Retrier matches; then
-    /// hands a failure to the first matching Catcher.
-    async fn with_retry_and_catch<A, Fut, S>(
+    async fn task(
         &self,
-        name: &str,
-        retriers: &[Retrier],
-        catchers: &[Catcher],
+        visit: Visit<'_>,
+        task: &TaskState,
         raw: Value,
-        attempt: A,
-        on_success: S,
-    ) -> Result<Transition, Failure>
-    where
-        A: Fn(u32) -> Fut,
-        Fut: std::future::Future<Output = Result<Value, Failure>>,
-        S: FnOnce(Value) -> Result<Transition, Failure>,
-    {
-        let mut attempts_per_retrier = vec![0u32; retriers.len()];
-        let mut retry_count = 0u32;
-        let failure = loop {
-            let failure = match attempt(retry_count).await {
-                Ok(result) => return on_success(result),
-                Err(failure) => failure,
-            };
-            self.record(Event::TaskFailed {
-                state: name.to_string(),
-                error: failure.error.clone(),
+    ) -> Result<Transition, Failure> {
+        let work = move |retry_count, effective, context: Value| async move {
+            let request = TaskRequest {
+                resource: task.resource.clone(),
+                parameters: expand_or_keep(task.parameters.as_ref(), effective, &context)?,
+                state: visit.name.to_string(),
                 retry_count,
-            });
-            if failure.error == errors::RUNTIME {
-                return Err(failure);
+                execution_name: self.options.execution_name.clone(),
+            };
+            check_payload(&request.parameters, visit.name, Payload::StateInput)?;
+            self.service_history
+                .record(&["TaskScheduled", "TaskStarted"])?;
+            let call = self.invoker.invoke(request);
+            let result = match task.timeout_seconds {
+                Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Failure::new(
+                            errors::TIMEOUT,
+                            format!("task ran longer than {limit} s"),
+                        ))
+                    }),
+                None => call.await,
             }
-            let Some(index) = retriers
+            .and_then(|result| {
+                check_payload(&result, visit.name, Payload::TaskResult)?;
+                Ok(result)
+            });
+            self.service_history.record(&[match &result {
+                Ok(_) => "TaskSucceeded",
+                Err(f) if f.error == errors::TIMEOUT => "TaskTimedOut",
+                Err(_) => "TaskFailed",
+            }])?;
+            result
+        };
+        self.run_task_like(visit, &TaskLike::from(task), raw, work)
+            .await
+    }
+
+    async fn parallel(
+        &self,
+        visit: Visit<'_>,
+        parallel: &ParallelState,
+        raw: Value,
+    ) -> Result<Transition, Failure> {
+        let work = move |_, effective, context: Value| async move {
+            let input = expand_or_keep(parallel.parameters.as_ref(), effective, &context)?;
+            self.service_history.record(&["ParallelStateStarted"])?;
+            let branches = parallel
+                .branches
                 .iter()
-                .position(|r| error_matches(&r.error_equals, &failure.error))
-            else {
-                break failure;
+                .map(|branch| self.run_machine(branch, input.clone(), None));
+            let result = futures::future::try_join_all(branches)
+                .await
+                .map(Value::Array);
+            self.service_history.record(&[if result.is_ok() {
+                "ParallelStateSucceeded"
+            } else {
+                "ParallelStateFailed"
+            }])?;
+            result
+        };
+        self.run_task_like(visit, &TaskLike::from(parallel), raw, work)
+            .await
+    }
+
+    async fn map(
+        &self,
+        visit: Visit<'_>,
+        map: &MapState,
+        raw: Value,
+    ) -> Result<Transition, Failure> {
+        let work = move |retry_count, effective, context| {
+            self.map_items(visit, map, retry_count, effective, context)
+        };
+        self.run_task_like(visit, &TaskLike::from(map), raw, work)
+            .await
+    }
+
+    /// One attempt of a Map state: runs the item processor over every item, at most
+    /// `MaxConcurrency` at a time, and keeps the results in item order.
+    async fn map_items(
+        &self,
+        visit: Visit<'_>,
+        map: &MapState,
+        retry_count: u32,
+        effective: Value,
+        context: Value,
+    ) -> Result<Value, Failure> {
+        let items = match &map.items_path {
+            Some(p) => runtime(read(p, &effective, &context))?,
+            None => effective.clone(),
+        };
+        let Value::Array(items) = items else {
+            return Err(Failure::runtime(format!(
+                "Map state {:?}: ItemsPath must select an array",
+                visit.name
+            )));
+        };
+        let limit = limits::map_concurrency(map.max_concurrency);
+        if map.max_concurrency.unwrap_or(0) as usize != limit {
+            tracing::info!(state = %visit.name, max_concurrency = ?map.max_concurrency, limit,
+                "an inline Map runs at most {} iterations at a time, as on AWS",
+                limits::INLINE_MAP_MAX_CONCURRENCY);
+        }
+        tracing::info!(state = %visit.name, items = items.len(), max_concurrency = limit, "map fan-out");
+        self.service_history.record(&["MapStateStarted"])?;
+        let iterations = items.into_iter().enumerate().map(|(index, value)| {
+            let item: MapItem = Some((index, value.clone()));
+            let input = match &map.item_selector {
+                Some(selector) => {
+                    let context = self.context(
+                        Visit {
+                            item: &item,
+                            ..visit
+                        },
+                        retry_count,
+                    );
+                    runtime(expand(selector, &effective, &context))
+                }
+                None => Ok(value),
             };
-            let retrier = &retriers[index];
-            if attempts_per_retrier[index] >= retrier.max_attempts {
-                break failure;
+            async move {
+                self.service_history.record(&["MapIterationStarted"])?;
+                let result = self.run_machine(&map.item_processor, input?, item).await;
+                self.service_history.record(&[if result.is_ok() {
+                    "MapIterationSucceeded"
+                } else {
+                    "MapIterationFailed"
+                }])?;
+                result
             }
-            let mut delay = retrier.interval_seconds
-                * retrier
-                    .backoff_rate
-                    .powi(attempts_per_retrier[index] as i32);
-            if let Some(max) = retrier.max_delay_seconds {
-                delay = delay.min(max);
-            }
-            attempts_per_retrier[index] += 1;
-            retry_count += 1;
-            self.record(Event::RetryScheduled {
-                state: name.to_string(),
-                error: failure.error.clone(),
-                retry_count,
-                delay_seconds: delay,
-            });
-            tokio::time::sleep(self.scaled(delay)).await;
-        };
-        let Some(catcher) = catchers
-            .iter()
-            .find(|c| error_matches(&c.error_equals, &failure.error))
-        else {
-            return Err(failure);
-        };
-        self.record(Event::Caught {
-            state: name.to_string(),
-            error: failure.error.clone(),
-            next: catcher.next.clone(),
         });
-        let error_output = json!({"Error": failure.error, "Cause": failure.cause});
-        let output = runtime(place(&catcher.result_path, raw, error_output))?;
-        Ok(Transition::Next(catcher.next.clone(), output))
+        let result = futures::stream::iter(iterations)
+            .buffered(limit)
+            .try_collect::<Vec<_>>()
+            .await
+            .map(Value::Array);
+        self.service_history.record(&[if result.is_ok() {
+            "MapStateSucceeded"
+        } else {
+            "MapStateFailed"
+        }])?;
+        result
+    }
+
+    /// The context object of a state that is not retried, and its effective input (after
+    /// `InputPath`).
+    fn enter(&self, visit: Visit<'_>, io: &Io, raw: Value) -> Result<(Value, Value), Failure> {
+        let context = self.context(visit, 0);
+        let effective = runtime(input_of(io, raw, &context))?;
+        Ok((context, effective))
+    }
+
+    fn pass(&self, visit: Visit<'_>, pass: &PassState, raw: Value) -> Result<Transition, Failure> {
+        let (context, effective) = self.enter(visit, &pass.io, raw.clone())?;
+        let result = match &pass.result {
+            Some(result) => result.clone(),
+            None => expand_or_keep(pass.parameters.as_ref(), effective, &context)?,
+        };
+        let output = runtime(place(&pass.result_path, raw, result))?;
+        finish(&pass.io, &pass.flow, output, &context)
+    }
+
+    fn choice(
+        &self,
+        visit: Visit<'_>,
+        state: &ChoiceState,
+        raw: Value,
+    ) -> Result<Transition, Failure> {
+        let (context, effective) = self.enter(visit, &state.io, raw)?;
+        let mut next = None;
+        for rule in &state.choices {
+            if runtime(choice::matches(rule, &effective, &context))? {
+                next = rule.get("Next").and_then(Value::as_str).map(str::to_string);
+                break;
+            }
+        }
+        let next = next.or_else(|| state.default.clone()).ok_or_else(|| {
+            Failure::new(
+                errors::NO_CHOICE_MATCHED,
+                format!(
+                    "no Choices rule in {:?} matched and there is no Default",
+                    visit.name
+                ),
+            )
+        })?;
+        let output = runtime(select(&state.io.output_path, effective, &context))?;
+        Ok(Transition::Next(next, output))
+    }
+
+    async fn wait(
+        &self,
+        visit: Visit<'_>,
+        wait: &WaitState,
+        raw: Value,
+    ) -> Result<Transition, Failure> {
+        let (context, effective) = self.enter(visit, &wait.io, raw)?;
+        let seconds = wait_seconds(visit.name, wait, &effective, &context)?;
+        tokio::time::sleep(self.scaled(seconds)).await;
+        finish(&wait.io, &wait.flow, effective, &context)
+    }
+
+    fn succeed(
+        &self,
+        visit: Visit<'_>,
+        succeed: &SucceedState,
+        raw: Value,
+    ) -> Result<Transition, Failure> {
+        let (context, effective) = self.enter(visit, &succeed.io, raw)?;
+        let output = runtime(select(&succeed.io.output_path, effective, &context))?;
+        Ok(Transition::End(output))
+    }
+
+    fn fail(&self, visit: Visit<'_>, fail: &FailState, raw: Value) -> Result<Transition, Failure> {
+        let context = self.context(visit, 0);
+        let error = text_or_path(
+            fail.error.as_deref(),
+            fail.error_path.as_deref(),
+            &raw,
+            &context,
+        )?;
+        let cause = text_or_path(
+            fail.cause.as_deref(),
+            fail.cause_path.as_deref(),
+            &raw,
+            &context,
+        )?;
+        Err(Failure::new(error, cause))
     }
 }
 
-/// `States.ALL` matches every error but `States.Runtime`; `States.TaskFailed` every error
-/// but `States.Timeout` too.
-fn error_matches(names: &[String], error: &str) -> bool {
-    names.iter().any(|name| {
-        name == error
-            || (name == errors::ALL && error != errors::RUNTIME)
-            || (name == errors::TASK_FAILED && error != errors::TIMEOUT && error != errors::RUNTIME)
-    })
+/// The history events Step Functions writes on entering and on leaving a state of this type.
+fn service_events(state: &State) -> (&'static str, &'static str) {
+    match state {
+        State::Task(_) => ("TaskStateEntered", "TaskStateExited"),
+        State::Parallel(_) => ("ParallelStateEntered", "ParallelStateExited"),
+        State::Map(_) => ("MapStateEntered", "MapStateExited"),
+        State::Pass(_) => ("PassStateEntered", "PassStateExited"),
+        State::Choice(_) => ("ChoiceStateEntered", "ChoiceStateExited"),
+        State::Wait(_) => ("WaitStateEntered", "WaitStateExited"),
+        State::Succeed(_) => ("SucceedStateEntered", "SucceedStateExited"),
+        State::Fail(_) => ("FailStateEntered", "FailStateExited"),
+    }
 }
 
 fn input_of(io: &Io, raw: Value, context: &Value) -> Result<Value, String> {
     select(&io.input_path, raw, context)
 }
 
-fn finish(
-    io: &Io,
-    flow: &crate::model::Flow,
-    output: Value,
+/// `Parameters` or `ResultSelector`: the template expanded against `value`, or `value` as is
+/// when the state has none.
+fn expand_or_keep(
+    template: Option<&Value>,
+    value: Value,
     context: &Value,
-) -> Result<Transition, Failure> {
+) -> Result<Value, Failure> {
+    match template {
+        Some(template) => runtime(expand(template, &value, context)),
+        None => Ok(value),
+    }
+}
+
+/// `OutputPath`, then `Next` or `End`.
+fn finish(io: &Io, flow: &Flow, output: Value, context: &Value) -> Result<Transition, Failure> {
     let output = runtime(select(&io.output_path, output, context))?;
     Ok(match &flow.next {
         Some(next) if !flow.end => Transition::Next(next.clone(), output),
@@ -543,21 +527,39 @@ fn finish(
     })
 }
 
-fn after_result(
-    selector: &Option<Value>,
-    result_path: &PathField,
-    io: &Io,
-    flow: &crate::model::Flow,
-    raw: Value,
-    result: Value,
+fn wait_seconds(
+    name: &str,
+    wait: &WaitState,
+    effective: &Value,
     context: &Value,
-) -> Result<Transition, Failure> {
-    let result = match selector {
-        Some(template) => runtime(expand(template, &result, context))?,
-        None => result,
+) -> Result<f64, Failure> {
+    let seconds = match (
+        &wait.seconds,
+        &wait.seconds_path,
+        &wait.timestamp,
+        &wait.timestamp_path,
+    ) {
+        (Some(s), _, _, _) => *s,
+        (_, Some(p), _, _) => runtime(read(p, effective, context))?
+            .as_f64()
+            .ok_or_else(|| Failure::runtime(format!("SecondsPath {p} is not a number")))?,
+        (_, _, Some(ts), _) => seconds_until(ts)?,
+        (_, _, _, Some(p)) => {
+            let ts = runtime(read(p, effective, context))?;
+            seconds_until(ts.as_str().unwrap_or_default())?
+        }
+        _ => {
+            return Err(Failure::runtime(format!(
+                "Wait state {name:?} has no Seconds or Timestamp"
+            )))
+        }
     };
-    let output = runtime(place(result_path, raw, result))?;
-    finish(io, flow, output, context)
+    if seconds < 0.0 {
+        return Err(Failure::runtime(format!(
+            "Wait state {name:?}: negative seconds"
+        )));
+    }
+    Ok(seconds)
 }
 
 fn seconds_until(timestamp: &str) -> Result<f64, Failure> {
@@ -565,6 +567,23 @@ fn seconds_until(timestamp: &str) -> Result<f64, Failure> {
         .map_err(|_| Failure::runtime(format!("{timestamp:?} is not an RFC 3339 timestamp")))?;
     let millis = (target.with_timezone(&Utc) - Utc::now()).num_milliseconds();
     Ok((millis.max(0) as f64) / 1000.0)
+}
+
+/// A Fail state's `Error` or `Cause`: read from `path` when given (a non-string reads as
+/// empty), else the literal text.
+fn text_or_path(
+    text: Option<&str>,
+    path: Option<&str>,
+    raw: &Value,
+    context: &Value,
+) -> Result<String, Failure> {
+    Ok(match path {
+        Some(p) => runtime(read(p, raw, context))?
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        None => text.unwrap_or_default().to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -175,81 +175,148 @@ fn eval_arg(arg: &Arg, input: &Value, context: &Value) -> Result<Value, String> 
     }
 }
 
+/// An intrinsic family: answers for the functions it knows, `Ok(None)` for the rest.
+type Family = fn(&Args) -> Result<Option<Value>, String>;
+
+const FAMILIES: &[Family] = &[
+    json_functions,
+    array_functions,
+    array_builders,
+    math_and_string_functions,
+];
+
 fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, String> {
-    let args = call
+    let values = call
         .args
         .iter()
         .map(|a| eval_arg(a, input, context))
         .collect::<Result<Vec<_>, _>>()?;
-    let name = call.name.as_str();
-    let arity = |n: usize| {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(format!("{name} takes {n} argument(s), got {}", args.len()))
+    let args = Args {
+        name: &call.name,
+        values,
+    };
+    for family in FAMILIES {
+        if let Some(value) = family(&args)? {
+            return Ok(value);
         }
-    };
-    let string = |v: &Value| -> Result<String, String> {
+    }
+    Err(format!("intrinsic function {} is not supported", call.name))
+}
+
+/// A call's evaluated arguments. The checks name the function in their errors.
+struct Args<'a> {
+    name: &'a str,
+    values: Vec<Value>,
+}
+
+impl Args<'_> {
+    /// The arguments, which must be exactly `N`.
+    fn exactly<const N: usize>(&self) -> Result<&[Value; N], String> {
+        self.values.as_slice().try_into().map_err(|_| {
+            format!(
+                "{} takes {N} argument(s), got {}",
+                self.name,
+                self.values.len()
+            )
+        })
+    }
+
+    fn string<'v>(&self, v: &'v Value) -> Result<&'v str, String> {
         v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("{name}: expected a string, got {}", type_name(v)))
-    };
-    let array = |v: &Value| -> Result<Vec<Value>, String> {
+            .ok_or_else(|| format!("{}: expected a string, got {}", self.name, type_name(v)))
+    }
+
+    fn array<'v>(&self, v: &'v Value) -> Result<&'v [Value], String> {
         v.as_array()
-            .cloned()
-            .ok_or_else(|| format!("{name}: expected an array, got {}", type_name(v)))
-    };
-    let integer = |v: &Value| -> Result<i64, String> {
+            .map(Vec::as_slice)
+            .ok_or_else(|| format!("{}: expected an array, got {}", self.name, type_name(v)))
+    }
+
+    fn integer(&self, v: &Value) -> Result<i64, String> {
         v.as_i64()
             .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            .ok_or_else(|| format!("{name}: expected an integer, got {v}"))
-    };
-    match name {
+            .ok_or_else(|| format!("{}: expected an integer, got {v}", self.name))
+    }
+}
+
+/// `States.Format` and the JSON conversions.
+fn json_functions(args: &Args) -> Result<Option<Value>, String> {
+    let name = args.name;
+    Ok(Some(match name {
         "States.Format" => {
             let (template, values) = args
+                .values
                 .split_first()
                 .ok_or_else(|| format!("{name} needs a template"))?;
-            format(&string(template)?, values)
+            format(args.string(template)?, values)?
         }
         "States.StringToJson" => {
-            arity(1)?;
-            serde_json::from_str(&string(&args[0])?).map_err(|e| format!("{name}: {e}"))
+            let [text] = args.exactly()?;
+            serde_json::from_str(args.string(text)?).map_err(|e| format!("{name}: {e}"))?
         }
         "States.JsonToString" => {
-            arity(1)?;
-            Ok(Value::String(args[0].to_string()))
+            let [value] = args.exactly()?;
+            Value::String(value.to_string())
         }
-        "States.Array" => Ok(Value::Array(args)),
+        "States.JsonMerge" => {
+            let [left, right, deep] = args.exactly()?;
+            let deep = deep
+                .as_bool()
+                .ok_or_else(|| format!("{name}: the third argument must be a boolean"))?;
+            match (left, right) {
+                (Value::Object(_), Value::Object(_)) => merge(left.clone(), right, deep),
+                _ => return Err(format!("{name}: both arguments must be objects")),
+            }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The functions that read arrays.
+fn array_functions(args: &Args) -> Result<Option<Value>, String> {
+    Ok(Some(match args.name {
+        "States.Array" => Value::Array(args.values.clone()),
         "States.ArrayLength" => {
-            arity(1)?;
-            Ok(json!(array(&args[0])?.len()))
+            let [items] = args.exactly()?;
+            json!(args.array(items)?.len())
         }
         "States.ArrayGetItem" => {
-            arity(2)?;
-            let items = array(&args[0])?;
-            let index = integer(&args[1])?;
+            let [items, index] = args.exactly()?;
+            let (items, index) = (args.array(items)?, args.integer(index)?);
             usize::try_from(index)
                 .ok()
                 .and_then(|i| items.get(i).cloned())
-                .ok_or_else(|| format!("{name}: index {index} out of range"))
+                .ok_or_else(|| format!("{}: index {index} out of range", args.name))?
         }
         "States.ArrayContains" => {
-            arity(2)?;
-            Ok(Value::Bool(array(&args[0])?.contains(&args[1])))
+            let [items, item] = args.exactly()?;
+            Value::Bool(args.array(items)?.contains(item))
         }
         "States.ArrayUnique" => {
-            arity(1)?;
+            let [items] = args.exactly()?;
             let mut seen = Vec::new();
-            for item in array(&args[0])? {
-                if !seen.contains(&item) {
-                    seen.push(item);
+            for item in args.array(items)? {
+                if !seen.contains(item) {
+                    seen.push(item.clone());
                 }
             }
-            Ok(Value::Array(seen))
+            Value::Array(seen)
         }
+        _ => return Ok(None),
+    }))
+}
+
+/// The functions that make arrays of numbers or of chunks.
+fn array_builders(args: &Args) -> Result<Option<Value>, String> {
+    let name = args.name;
+    Ok(Some(match name {
         "States.ArrayRange" => {
-            arity(3)?;
-            let (start, end, step) = (integer(&args[0])?, integer(&args[1])?, integer(&args[2])?);
+            let [start, end, step] = args.exactly()?;
+            let (start, end, step) = (
+                args.integer(start)?,
+                args.integer(end)?,
+                args.integer(step)?,
+            );
             if step == 0 {
                 return Err(format!("{name}: step must not be 0"));
             }
@@ -257,50 +324,44 @@ fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, Strin
             if !(0..=1000).contains(&count) {
                 return Err(format!("{name}: would create {count} items (limit 1000)"));
             }
-            Ok(Value::Array(
-                (0..count).map(|i| json!(start + i * step)).collect(),
-            ))
+            Value::Array((0..count).map(|i| json!(start + i * step)).collect())
         }
         "States.ArrayPartition" => {
-            arity(2)?;
-            let size = integer(&args[1])?;
+            let [items, size] = args.exactly()?;
+            let size = args.integer(size)?;
             if size <= 0 {
                 return Err(format!("{name}: chunk size must be positive"));
             }
-            Ok(Value::Array(
-                array(&args[0])?
+            Value::Array(
+                args.array(items)?
                     .chunks(size as usize)
                     .map(|c| Value::Array(c.to_vec()))
                     .collect(),
-            ))
+            )
         }
-        "States.JsonMerge" => {
-            arity(3)?;
-            let deep = args[2]
-                .as_bool()
-                .ok_or_else(|| format!("{name}: the third argument must be a boolean"))?;
-            match (&args[0], &args[1]) {
-                (Value::Object(_), Value::Object(_)) => Ok(merge(args[0].clone(), &args[1], deep)),
-                _ => Err(format!("{name}: both arguments must be objects")),
-            }
-        }
+        _ => return Ok(None),
+    }))
+}
+
+fn math_and_string_functions(args: &Args) -> Result<Option<Value>, String> {
+    Ok(Some(match args.name {
         "States.MathAdd" => {
-            arity(2)?;
-            Ok(json!(integer(&args[0])? + integer(&args[1])?))
+            let [a, b] = args.exactly()?;
+            json!(args.integer(a)? + args.integer(b)?)
         }
         "States.StringSplit" => {
-            arity(2)?;
-            let text = string(&args[0])?;
-            let delimiters: Vec<char> = string(&args[1])?.chars().collect();
-            Ok(Value::Array(
+            let [text, delimiters] = args.exactly()?;
+            let text = args.string(text)?;
+            let delimiters: Vec<char> = args.string(delimiters)?.chars().collect();
+            Value::Array(
                 text.split(|c| delimiters.contains(&c))
                     .filter(|s| !s.is_empty())
                     .map(|s| Value::String(s.to_string()))
                     .collect(),
-            ))
+            )
         }
-        other => Err(format!("intrinsic function {other} is not supported")),
-    }
+        _ => return Ok(None),
+    }))
 }
 
 /// `States.JsonMerge`: keys of `right` win; with `deep`, nested objects merge too.

@@ -3,14 +3,16 @@
 //! It runs the same definition files that are deployed to AWS Step Functions, so a pipeline
 //! can be run and tested end to end on a laptop. Task states are delegated to a
 //! [`TaskInvoker`]; [`lambda::LambdaTasks`] adapts one for Lambda-invoking tasks.
-//! Differences from the service are limited to what cannot matter locally (no history
-//! limits, no payload size cap) and are refused explicitly where they could (distributed
-//! Map, JSONata).
+//! It is at least as strict as the service where a local pass could hide a cloud failure:
+//! payload sizes, the execution history quota and the inline Map's concurrency follow
+//! [`limits`]. What it does not implement is refused explicitly at load (distributed Map,
+//! JSONata).
 
 mod choice;
 mod executor;
 mod intrinsics;
 pub mod lambda;
+pub mod limits;
 mod model;
 mod path;
 mod template;
@@ -60,6 +62,9 @@ pub mod errors {
     pub const TIMEOUT: &str = "States.Timeout";
     pub const TASK_FAILED: &str = "States.TaskFailed";
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+    /// A state's input or output, or a Task's result, over the payload quota. Terminal:
+    /// `States.ALL` and `States.TaskFailed` do not match it, only its own name does.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }
 
 /// What a Task state asks its invoker to do.

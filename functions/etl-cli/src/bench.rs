@@ -23,7 +23,7 @@ fn bench_date() -> Result<LogicalDate, StageError> {
 
 /// One timed phase of a benchmark run. Deserialisable: `--runs N` runs each in a process of
 /// its own and reads its phases back.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Phase {
     pub name: Cow<'static, str>,
     pub rows: u64,
@@ -248,19 +248,46 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
     Ok(vec![pipeline, ceiling])
 }
 
+/// The state machine's Map runs this many generate tasks at once.
+const MAP_CONCURRENCY: usize = 10;
+
 /// `etl bench marketing`: the whole pipeline in one process, stage by stage as the state
 /// machine runs it (the generate Map with its concurrency), then the S3 server's ceiling for
 /// the same bytes: PUT and GET of objects of the same sizes, with the same concurrency.
 pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
-    use etl_core::s3;
+    let date = bench_date()?;
+    let stages = marketing_stages(ctx, date, rows).await?;
+    let ceiling = s3_ceiling(ctx, date, rows).await?;
+    let total = |name: &'static str, phases: &[Phase]| {
+        let seconds = phases.iter().map(|p| p.seconds).sum::<f64>();
+        Phase {
+            name: Cow::Borrowed(name),
+            rows,
+            seconds,
+            rows_per_second: rows as f64 / seconds.max(1e-9),
+            peak_rss_mib: None,
+        }
+    };
+    let pipeline_total = total("pipeline end to end (sum of the stages)", &stages);
+    let ceiling_total = total("S3 ceiling for the same bytes (sum)", &ceiling);
+    Ok(stages
+        .into_iter()
+        .chain([pipeline_total])
+        .chain(ceiling)
+        .chain([ceiling_total])
+        .collect())
+}
+
+/// The marketing stages, timed one by one: generate, unify, report.
+async fn marketing_stages(
+    ctx: &Context,
+    date: LogicalDate,
+    rows: u64,
+) -> Result<Vec<Phase>, StageError> {
     use futures::{StreamExt, TryStreamExt};
     use marketing::stages::plan::{self, PlanEvent};
     use marketing::stages::{generate, report, unify};
 
-    /// The state machine's Map runs this many generate tasks at once.
-    const MAP_CONCURRENCY: usize = 10;
-    let date = bench_date()?;
-    let bucket: &str = &ctx.config.bucket;
     let planned = plan::run(
         ctx,
         PlanEvent {
@@ -273,7 +300,7 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
         },
     )
     .await?;
-    let tasks = planned.tasks.clone();
+    let tasks = planned.tasks;
     let generated = timed(
         "generate (Map of tasks, 10 at once) → S3",
         |n: &u64| *n,
@@ -316,9 +343,17 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
         },
     )
     .await?;
-    let pipeline_seconds = generated.seconds + unified.seconds + reported.seconds;
+    Ok(vec![generated, unified, reported])
+}
 
-    // The ceiling: the same objects' bytes, moved without any of the pipeline's work.
+/// The S3 server's ceiling: the bytes the stages wrote for `date`, moved without any of the
+/// pipeline's work (each phase counts the pipeline's `rows`, for comparable rates).
+async fn s3_ceiling(ctx: &Context, date: LogicalDate, rows: u64) -> Result<Vec<Phase>, StageError> {
+    use etl_core::s3;
+    use futures::{StreamExt, TryStreamExt};
+    use marketing::stages::unify;
+
+    let bucket: &str = &ctx.config.bucket;
     let raw = s3::list(ctx, bucket, &marketing::dataset::raw_prefix(date)).await?;
     let bodies: Vec<(String, bytes::Bytes)> = futures::stream::iter(raw)
         .map(|entry| async move {
@@ -333,20 +368,21 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
         s3::get(ctx, bucket, &parquet_key).await?,
         s3::get(ctx, bucket, &csv_key).await?,
     ];
-    let raw_put =
-        timed(
-            "S3 ceiling: PUT the raw partitions' bytes",
-            |n: &u64| *n,
-            async {
-                futures::stream::iter(bodies.clone())
-            .map(|(key, body)| async move { s3::put(ctx, bucket, &key, "text/csv", body).await })
-            .buffer_unordered(MAP_CONCURRENCY * 4)
-            .try_collect::<Vec<()>>()
-            .await?;
-                Ok(rows)
-            },
-        )
-        .await?;
+    let raw_put = timed(
+        "S3 ceiling: PUT the raw partitions' bytes",
+        |n: &u64| *n,
+        async {
+            futures::stream::iter(bodies.clone())
+                .map(
+                    |(key, body)| async move { s3::put(ctx, bucket, &key, "text/csv", body).await },
+                )
+                .buffer_unordered(MAP_CONCURRENCY * 4)
+                .try_collect::<Vec<()>>()
+                .await?;
+            Ok(rows)
+        },
+    )
+    .await?;
     let raw_get = timed(
         "S3 ceiling: GET them back (8 at once)",
         |n: &u64| *n,
@@ -379,24 +415,29 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
     )
     .await?;
     s3::delete_prefix(ctx, bucket, "bench-ceiling/").await?;
-    let ceiling_seconds = raw_put.seconds + raw_get.seconds + curated_io.seconds;
-    let total = |name: &'static str, seconds: f64| Phase {
-        name: Cow::Borrowed(name),
-        rows,
-        seconds,
-        rows_per_second: rows as f64 / seconds.max(1e-9),
-        peak_rss_mib: None,
-    };
-    Ok(vec![
-        generated,
-        unified,
-        reported,
-        total("pipeline end to end (sum of the stages)", pipeline_seconds),
-        raw_put,
-        raw_get,
-        curated_io,
-        total("S3 ceiling for the same bytes (sum)", ceiling_seconds),
-    ])
+    Ok(vec![raw_put, raw_get, curated_io])
+}
+
+/// A run's table: a line per phase.
+pub struct PhaseTable<'a>(pub &'a [Phase]);
+
+impl std::fmt::Display for PhaseTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_lines(f, self.0)
+    }
+}
+
+fn write_lines<T: std::fmt::Display>(
+    f: &mut std::fmt::Formatter<'_>,
+    lines: &[T],
+) -> std::fmt::Result {
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            writeln!(f)?;
+        }
+        write!(f, "{line}")?;
+    }
+    Ok(())
 }
 
 /// One phase over several runs of a benchmark: on a shared machine a single run says little,
@@ -423,6 +464,23 @@ impl std::fmt::Display for PhaseSummary {
             self.seconds_max,
             mib_or_unknown(self.peak_rss_mib_max, 0)
         )
+    }
+}
+
+/// The table of `--runs N`: what it summarises, then a line per phase.
+pub struct SummaryTable<'a> {
+    pub runs: usize,
+    pub phases: &'a [PhaseSummary],
+}
+
+impl std::fmt::Display for SummaryTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "over {} runs, each in a fresh process (min / median / max):",
+            self.runs
+        )?;
+        write_lines(f, self.phases)
     }
 }
 
@@ -482,6 +540,24 @@ mod tests {
         let line = summary[0].to_string();
         assert!(line.contains("1.00 /   1.00 /   1.00 s"), "{line}");
         assert!(line.ends_with("peak RSS 171 MiB"), "{line}");
+    }
+
+    #[test]
+    fn tables_have_a_line_per_phase() {
+        let phases = [phase("hire", 2.0, Some(99.6)), phase("sync", 0.5, None)];
+        assert_eq!(
+            PhaseTable(&phases).to_string(),
+            "hire                                                 10 rows     2.00 s          5 rows/s  peak RSS 100 MiB\n\
+             sync                                                 10 rows     0.50 s         20 rows/s  peak RSS ?"
+        );
+        let runs = [phases.to_vec(), vec![phase("hire", 4.0, Some(120.0))]];
+        let summary = summarise(&runs);
+        assert_eq!(
+            SummaryTable { runs: 2, phases: &summary }.to_string(),
+            "over 2 runs, each in a fresh process (min / median / max):\n\
+             hire                                            2.00 /   3.00 /   4.00 s  peak RSS 120 MiB\n\
+             sync                                            0.50 /   0.50 /   0.50 s  peak RSS ?"
+        );
     }
 
     #[test]

@@ -17,6 +17,17 @@ pub struct FollowTotals {
     pub failed: u64,
 }
 
+/// The line `etl simulate` ends with.
+impl std::fmt::Display for FollowTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "streamed {} events in {} s ({} indexed, {} failed)",
+            self.events, self.seconds, self.indexed, self.failed
+        )
+    }
+}
+
 /// Indexes about `rate` events per second, stamped with the current time, until `stop`
 /// resolves or `duration` passes.
 pub async fn follow(
@@ -85,5 +96,24 @@ pub async fn follow(
             _ = &mut stop => return Ok(totals),
             _ = tokio::time::sleep(rest) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_read_as_one_line() {
+        let totals = FollowTotals {
+            seconds: 3,
+            events: 301,
+            indexed: 300,
+            failed: 1,
+        };
+        assert_eq!(
+            totals.to_string(),
+            "streamed 301 events in 3 s (300 indexed, 1 failed)"
+        );
     }
 }

@@ -1,11 +1,14 @@
-//! The `etl` command line: the front door to the pipelines, local (`run`) and deployed
-//! (`start`, `schedules`).
+//! The `etl` command line's machinery: the front door to the pipelines, local (`run`) and
+//! deployed (`start`, `schedules`). The binary's `cli` and `commands` modules parse and
+//! print; everything here is usable (and tested) without them.
 
 pub mod bench;
 pub mod deployed;
 pub mod follow;
 pub mod functions;
 pub mod lambda_init;
+pub mod lambda_limits;
+pub mod peak_rss;
 pub mod runner;
 pub mod schedules;
 pub mod stats;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::functions::{InProcess, OverInvokeApi};
+use crate::lambda_limits::{InjectedFault, LambdaLimits, LimitedFunctions};
 use crate::template::{MachineSpec, Template, TemplateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,27 @@ pub struct RunSettings {
     pub execution_name: Option<String>,
     /// Substitution values to use instead of the template's (e.g. `MaxConcurrency`).
     pub overrides: HashMap<String, String>,
+    /// Invokes that fail with a Lambda service error before the function runs.
+    pub faults: Vec<InjectedFault>,
+    /// Lambda's per-function limits. `sizing` entries here override the template's `Timeout`
+    /// and `MemorySize` for that function (the rest come from the template).
+    pub lambda_limits: LambdaLimits,
+}
+
+impl Default for RunSettings {
+    /// Today's date is not a default: a run without one starts as the scheduler does.
+    fn default() -> Self {
+        Self {
+            date: None,
+            extra_input: None,
+            host: FunctionHost::InProcess,
+            time_scale: 1.0,
+            execution_name: None,
+            overrides: HashMap::new(),
+            faults: Vec::new(),
+            lambda_limits: LambdaLimits::default(),
+        }
+    }
 }
 
 /// One finished execution.
@@ -58,13 +80,104 @@ pub struct RunReport {
     pub history: Vec<asl::Event>,
 }
 
-pub fn invoker(ctx: &Arc<Context>, host: &FunctionHost) -> Arc<dyn TaskInvoker> {
-    match host {
-        FunctionHost::InProcess => Arc::new(LambdaTasks(InProcess {
-            ctx: Arc::clone(ctx),
-        })),
-        FunctionHost::InvokeApi(url) => Arc::new(LambdaTasks(OverInvokeApi::new(ctx, url))),
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        self.output.is_ok()
     }
+
+    /// The execution's status as Step Functions names it.
+    pub fn status(&self) -> &'static str {
+        if self.succeeded() {
+            "SUCCEEDED"
+        } else {
+            "FAILED"
+        }
+    }
+
+    pub fn failure(&self) -> Option<FailedExecution<'_>> {
+        let failure = self.output.as_ref().err()?;
+        Some(FailedExecution {
+            name: &self.execution_name,
+            status: self.status(),
+            error: &failure.error,
+            cause: &failure.cause,
+        })
+    }
+}
+
+/// How an execution ended when it did not succeed: what `etl run` and `etl start` print.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedExecution<'a> {
+    pub name: &'a str,
+    pub status: &'a str,
+    pub error: &'a str,
+    pub cause: &'a str,
+}
+
+impl std::fmt::Display for FailedExecution<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "execution {} {}\n  error: {}\n  cause: {}",
+            self.name, self.status, self.error, self.cause
+        )
+    }
+}
+
+/// The table closing `etl run` and `etl backfill`: one line per execution.
+pub struct RunSummary<'a>(pub &'a [RunReport]);
+
+impl std::fmt::Display for RunSummary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "run summary")?;
+        write!(
+            f,
+            "  {:<20} {:<10} {:>10}  execution",
+            "machine", "status", "seconds"
+        )?;
+        for report in self.0 {
+            write!(
+                f,
+                "\n  {:<20} {:<10} {:>10.2}  {}",
+                report.machine,
+                report.status(),
+                report.duration.as_secs_f64(),
+                report.execution_name
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The Task invoker of one execution: the host, with Lambda's limits and the injected faults
+/// (counted per execution) around it.
+pub fn invoker(
+    ctx: &Arc<Context>,
+    host: &FunctionHost,
+    limits: LambdaLimits,
+    faults: Vec<InjectedFault>,
+) -> Arc<dyn TaskInvoker> {
+    match host {
+        FunctionHost::InProcess => {
+            let host = InProcess {
+                ctx: Arc::clone(ctx),
+            };
+            Arc::new(LambdaTasks(LimitedFunctions::new(host, limits, faults, true)))
+        }
+        FunctionHost::InvokeApi(url) => {
+            let host = OverInvokeApi::new(ctx, url);
+            Arc::new(LambdaTasks(LimitedFunctions::new(host, limits, faults, false)))
+        }
+    }
+}
+
+/// The settings' limits completed with the template's `Timeout` and `MemorySize`.
+fn lambda_limits(template: &Template, settings: &RunSettings) -> LambdaLimits {
+    let mut limits = settings.lambda_limits.clone();
+    for (binary, sizing) in template.all_sizing() {
+        limits.sizing.entry(binary.clone()).or_insert(*sizing);
+    }
+    limits
 }
 
 /// The execution input: `{"logical_date": D}` (when there is a date) plus any extra fields.
@@ -120,7 +233,13 @@ pub async fn run_machine(
         execution = %execution_name,
     );
     let started = Instant::now();
-    let execution = execute(&machine, input, invoker(ctx, &settings.host), options)
+    let invoker = invoker(
+        ctx,
+        &settings.host,
+        lambda_limits(template, settings),
+        settings.faults.clone(),
+    );
+    let execution = execute(&machine, input, invoker, options)
         .instrument(span)
         .await;
     Ok(RunReport {
@@ -130,4 +249,44 @@ pub async fn run_machine(
         output: execution.output,
         history: execution.history,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(machine: &str, seconds: f64, output: Result<Value, Failure>) -> RunReport {
+        RunReport {
+            machine: machine.to_string(),
+            execution_name: format!("{machine}-2026-11-25-local"),
+            duration: Duration::from_secs_f64(seconds),
+            output,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_has_a_line_per_execution() {
+        let reports = [
+            report("hr-setup", 1.234, Ok(Value::Null)),
+            report("hr", 20.0, Err(Failure::new("States.TaskFailed", "boom"))),
+        ];
+        assert_eq!(
+            RunSummary(&reports).to_string(),
+            "run summary\n  \
+             machine              status        seconds  execution\n  \
+             hr-setup             SUCCEEDED        1.23  hr-setup-2026-11-25-local\n  \
+             hr                   FAILED          20.00  hr-2026-11-25-local"
+        );
+    }
+
+    #[test]
+    fn a_failure_names_the_execution_its_error_and_cause() {
+        let failed = report("hr", 1.0, Err(Failure::new("States.TaskFailed", "boom")));
+        assert_eq!(
+            failed.failure().map(|f| f.to_string()).as_deref(),
+            Some("execution hr-2026-11-25-local FAILED\n  error: States.TaskFailed\n  cause: boom")
+        );
+        assert!(report("hr", 1.0, Ok(Value::Null)).failure().is_none());
+    }
 }

@@ -167,6 +167,30 @@ pub enum Applied {
     Unchanged,
 }
 
+impl Applied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applied::Created => "created",
+            Applied::Updated => "updated",
+            Applied::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// What `etl schedules apply` or `delete` did to one schedule, as it prints it.
+pub struct ScheduleChange<'a> {
+    /// `created`, `updated`, `unchanged`, `deleted` or `absent`.
+    pub action: &'a str,
+    pub group: &'a str,
+    pub name: &'a str,
+}
+
+impl std::fmt::Display for ScheduleChange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:<10} {}/{}", self.action, self.group, self.name)
+    }
+}
+
 /// Creates the group if it does not exist.
 pub async fn ensure_group(
     client: &aws_sdk_scheduler::Client,
@@ -391,6 +415,30 @@ pub struct ListedSchedule {
     pub input: String,
 }
 
+/// The table of `etl schedules list`: a header, then a line per schedule.
+pub struct ScheduleTable<'a>(pub &'a [ListedSchedule]);
+
+impl std::fmt::Display for ScheduleTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<40} {:<28} {:<9} target",
+            "name", "expression", "state"
+        )?;
+        for s in self.0 {
+            write!(
+                f,
+                "\n{:<40} {:<28} {:<9} {}",
+                s.name,
+                format!("{} {}", s.expression, s.timezone),
+                s.state,
+                s.target_arn
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Every schedule of the group, by name. A group that does not exist has none.
 pub async fn list(
     client: &aws_sdk_scheduler::Client,
@@ -490,6 +538,33 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_and_listings_line_up() {
+        let change = ScheduleChange {
+            action: Applied::Unchanged.as_str(),
+            group: "etl-pipelines",
+            name: "HrDailySchedule",
+        };
+        assert_eq!(
+            change.to_string(),
+            "unchanged  etl-pipelines/HrDailySchedule"
+        );
+        let listed = [ListedSchedule {
+            name: "HrDailySchedule".into(),
+            expression: "cron(30 0 * * ? *)".into(),
+            timezone: "UTC".into(),
+            state: "ENABLED".into(),
+            target_arn: "arn:aws:states:us-east-1:000000000000:stateMachine:hr".into(),
+            input: "{}".into(),
+        }];
+        assert_eq!(
+            ScheduleTable(&listed).to_string(),
+            "name                                     expression                   state     target\n\
+             HrDailySchedule                          cron(30 0 * * ? *) UTC       ENABLED   \
+             arn:aws:states:us-east-1:000000000000:stateMachine:hr"
+        );
+    }
 
     fn date(text: &str) -> LogicalDate {
         text.parse().unwrap()

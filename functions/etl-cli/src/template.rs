@@ -147,12 +147,42 @@ pub struct ScheduleSpec {
     pub dead_letter_queue: bool,
 }
 
+/// What Lambda gives one function: how long an invocation may run and how much memory it
+/// may use before Lambda ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionSizing {
+    pub timeout_seconds: u64,
+    /// Lambda's "MB" are MiB: 128 MB is 134,217,728 bytes.
+    pub memory_mb: u64,
+}
+
+impl FunctionSizing {
+    /// Lambda's own defaults for a function that sets neither (3 s, 128 MB).
+    pub const LAMBDA_DEFAULT: FunctionSizing = FunctionSizing {
+        timeout_seconds: 3,
+        memory_mb: 128,
+    };
+
+    /// `Timeout` and `MemorySize` of `properties`, each falling back to `defaults`.
+    fn from_properties(properties: Option<&Yaml>, defaults: FunctionSizing) -> Self {
+        let number = |key: &str| properties.and_then(|p| p.get(key)).and_then(Yaml::as_u64);
+        FunctionSizing {
+            timeout_seconds: number("Timeout").unwrap_or(defaults.timeout_seconds),
+            memory_mb: number("MemorySize").unwrap_or(defaults.memory_mb),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     /// In template order: `etl run all` runs them in this order.
     pub machines: Vec<MachineSpec>,
     /// Lambda function logical id → the binary it runs.
     pub functions: HashMap<String, String>,
+    /// The functions' binaries in template order, each once.
+    binaries: Vec<String>,
+    /// Binary → its `Timeout` and `MemorySize` (the function's own, else `Globals.Function`).
+    sizing: HashMap<String, FunctionSizing>,
     /// In template order.
     pub schedules: Vec<ScheduleSpec>,
 }
@@ -180,8 +210,14 @@ impl Template {
             .and_then(Yaml::as_mapping)
             .ok_or_else(|| TemplateError::Invalid("no Resources section".into()))?;
         let parameters = doc.get("Parameters").and_then(Yaml::as_mapping);
+        let global_sizing = FunctionSizing::from_properties(
+            doc.get("Globals").and_then(|g| g.get("Function")),
+            FunctionSizing::LAMBDA_DEFAULT,
+        );
 
         let mut functions = HashMap::new();
+        let mut binaries = Vec::new();
+        let mut sizing = HashMap::new();
         for (id, resource) in resources {
             let (Some(id), Some("AWS::Serverless::Function")) =
                 (id.as_str(), resource.get("Type").and_then(Yaml::as_str))
@@ -199,6 +235,13 @@ impl Template {
                     ))
                 })?;
             functions.insert(id.to_string(), binary.to_string());
+            sizing.insert(
+                binary.to_string(),
+                FunctionSizing::from_properties(resource.get("Properties"), global_sizing),
+            );
+            if !binaries.iter().any(|b| b == binary) {
+                binaries.push(binary.to_string());
+            }
         }
 
         let mut machines = Vec::new();
@@ -255,6 +298,8 @@ impl Template {
         Ok(Self {
             machines,
             functions,
+            binaries,
+            sizing,
             schedules,
         })
     }
@@ -267,6 +312,22 @@ impl Template {
                 name: name.to_string(),
                 known: self.machine_names().join(", "),
             })
+    }
+
+    /// The binaries the template's Lambda functions run (`Metadata.BuildProperties.Binary`),
+    /// in template order.
+    pub fn function_binaries(&self) -> &[String] {
+        &self.binaries
+    }
+
+    /// The `Timeout` and `MemorySize` Lambda gives the function running `binary`.
+    pub fn sizing(&self, binary: &str) -> Option<FunctionSizing> {
+        self.sizing.get(binary).copied()
+    }
+
+    /// Every function's sizing, by binary.
+    pub fn all_sizing(&self) -> &HashMap<String, FunctionSizing> {
+        &self.sizing
     }
 
     pub fn machine_names(&self) -> Vec<&str> {
@@ -485,6 +546,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn function_sizing_falls_back_to_globals_then_lambda_defaults() {
+        let doc: Yaml = serde_yaml::from_str(
+            r#"
+Globals:
+  Function: {Timeout: 30}
+Resources:
+  Own:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: own}}
+    Properties: {Timeout: 900, MemorySize: 1024}
+  Inherits:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: inherits}}
+"#,
+        )
+        .unwrap();
+        let template = Template::from_yaml(&doc, Path::new("/repo")).unwrap();
+        let sizing = |timeout_seconds, memory_mb| FunctionSizing {
+            timeout_seconds,
+            memory_mb,
+        };
+        assert_eq!(template.sizing("own"), Some(sizing(900, 1024)));
+        assert_eq!(template.sizing("inherits"), Some(sizing(30, 128)));
+        assert_eq!(template.sizing("missing"), None);
+    }
+
+    #[test]
     fn substitutions_resolve_to_local_functions_and_defaults() {
         let doc: Yaml = serde_yaml::from_str(
             r#"
@@ -617,6 +705,20 @@ Resources:
                 .to_string();
             assert!(err.contains(complaint), "{to}: {err}");
         }
+    }
+
+    #[test]
+    fn function_binaries_are_listed_once_in_template_order() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let template = Template::load(&root.join("template.yaml")).unwrap();
+        let binaries = template.function_binaries();
+        assert_eq!(binaries.first().map(String::as_str), Some("hr-schema"));
+        let mut sorted = binaries.to_vec();
+        sorted.sort();
+        let mut from_map: Vec<String> = template.functions.values().cloned().collect();
+        from_map.sort();
+        from_map.dedup();
+        assert_eq!(sorted, from_map);
     }
 
     #[test]

@@ -209,3 +209,32 @@ pub fn describe_hosts(config: &tokio_postgres::Config) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EnvSource;
+
+    #[tokio::test]
+    async fn inside_lambda_an_unconfigured_service_is_a_fatal_error_naming_the_secret() {
+        let env = EnvSource::from_pairs([
+            ("AWS_LAMBDA_FUNCTION_NAME", "hr-hire"),
+            ("AWS_REGION", "us-east-1"),
+        ]);
+        let ctx = crate::Context::new(Config::from_source(&env).unwrap())
+            .await
+            .unwrap();
+        let Err(err) = ctx.postgres().await else {
+            panic!("an unconfigured database gave a connection");
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::Fatal);
+        assert!(err.to_string().contains("DATABASE_SECRET_ARN"), "{err}");
+        let Err(err) = ctx.elasticsearch() else {
+            panic!("an unconfigured Elasticsearch gave a client");
+        };
+        assert!(
+            err.to_string().contains("ELASTICSEARCH_SECRET_ARN"),
+            "{err}"
+        );
+    }
+}

@@ -3,17 +3,21 @@
 //! A Lambda's `errorType` is the error name Step Functions matches in `Retry` and `Catch`, so
 //! every failure is classified once, here: `Retryable` (a service is down, slow or throttling),
 //! `InvalidInput` (the event is wrong; retrying cannot help) or `Fatal` (a bug or a broken
-//! invariant; retrying cannot help either, but it is not the caller's fault).
+//! invariant; retrying cannot help either, but it is not the caller's fault). Whether a
+//! service's failure may clear up on its own is [`crate::retry`]'s decision.
+//!
+//! The bottom layer with `retry`: every other module uses these types, so this one uses
+//! none of theirs (the configuration and secret errors live here for that reason).
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::path::PathBuf;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::config::ConfigError;
-use crate::secrets::SecretError;
+use crate::retry;
 
 /// An external service a stage talks to. Named in every error about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +64,70 @@ impl ErrorKind {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A configuration value that is missing or does not parse. Names the variable, never echoes
+/// its value (it may hold a password).
+///
+/// Defined here rather than in [`crate::config`] so that this module, which every other one
+/// uses, depends on none of them.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {var} is required: {hint}")]
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("cannot read env file {path}: {source}")]
+    EnvFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A secret that cannot be read or does not hold what we need. Names the variable and the
+/// secret's ARN, never its value.
+///
+/// Defined here rather than in [`crate::secrets`], which sits above the configuration, so
+/// that this module depends on no other.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Secrets Manager did not answer, or answered with an error other than "not found".
+    #[error("{var}: cannot read secret {arn} from Secrets Manager: {message}")]
+    Unavailable {
+        var: &'static str,
+        arn: String,
+        /// Transport failures, timeouts, throttling and 5xx: trying again may help.
+        retryable: bool,
+        message: String,
+    },
+    #[error("{var}: secret {arn} does not exist (or is scheduled for deletion)")]
+    NotFound { var: &'static str, arn: String },
+    #[error("{var}: secret {arn} has no SecretString (binary secrets are not supported)")]
+    NotAString { var: &'static str, arn: String },
+    /// The value is not the JSON we expect. `reason` names keys, never values.
+    #[error("{var}: secret {arn} is malformed: {reason}")]
+    Malformed {
+        var: &'static str,
+        arn: String,
+        reason: String,
+    },
+}
+
+impl SecretError {
+    /// Only an unreachable or throttling Secrets Manager is worth retrying; a missing or
+    /// malformed secret needs a person.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SecretError::Unavailable {
+                retryable: true, ..
+            } => ErrorKind::Retryable,
+            _ => ErrorKind::Fatal,
+        }
     }
 }
 
@@ -111,24 +179,13 @@ impl StageError {
         }
     }
 
-    /// Classifies a PostgreSQL error: lost connections, timeouts, serialization failures,
-    /// deadlocks and shutdowns are worth retrying; everything else is not.
+    /// Classifies a PostgreSQL error (see [`retry::is_retryable_postgres`]).
     pub fn postgres(err: tokio_postgres::Error) -> Self {
-        let (retryable, message) = match err.as_db_error() {
-            Some(db) => {
-                let code = db.code().code();
-                let retryable = code.starts_with("08") // connection exception
-                    || code.starts_with("53") // insufficient resources
-                    || code.starts_with("57P") // admin/crash shutdown, cannot connect now
-                    || code == "40001" // serialization failure
-                    || code == "40P01"; // deadlock detected
-                (
-                    retryable,
-                    format!("{} {code}: {}", db.severity(), db.message()),
-                )
-            }
+        let retryable = retry::is_retryable_postgres(&err);
+        let message = match err.as_db_error() {
+            Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
             // No server error: the connection failed, closed or timed out.
-            None => (true, error_chain(&err)),
+            None => error_chain(&err),
         };
         StageError::Service {
             service: Service::Postgres,
@@ -137,48 +194,24 @@ impl StageError {
         }
     }
 
-    /// Classifies an AWS SDK error: transport failures, timeouts, throttling and 5xx are
-    /// retryable; other service errors (access denied, no such bucket, bad request) are not.
+    /// Classifies an AWS SDK error (see [`retry::is_retryable_aws`]): access denied, no such
+    /// bucket or a bad request are not worth retrying.
     pub fn aws<E>(service: Service, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let retryable = match &err {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(ctx) => {
-                let status = ctx.raw().status().as_u16();
-                let throttled = matches!(
-                    ctx.err().code(),
-                    Some(
-                        "Throttling"
-                            | "ThrottlingException"
-                            | "SlowDown"
-                            | "TooManyRequestsException"
-                            | "RequestLimitExceeded"
-                    )
-                );
-                throttled || status == 429 || status >= 500
-            }
-            _ => false,
-        };
         StageError::Service {
             service,
-            retryable,
+            retryable: retry::is_retryable_aws(&err),
             message: DisplayErrorContext(&err).to_string(),
         }
     }
 
     /// Classifies an Elasticsearch transport error.
     pub fn elasticsearch(err: elasticsearch::Error) -> Self {
-        let retryable = match err.status_code() {
-            Some(status) => status.as_u16() == 429 || status.is_server_error(),
-            None => true, // connection refused, timeout, DNS: the request never got an answer
-        };
         StageError::Service {
             service: Service::Elasticsearch,
-            retryable,
+            retryable: retry::is_retryable_elasticsearch(&err),
             message: error_chain(&err),
         }
     }
@@ -188,7 +221,7 @@ impl StageError {
         let body: String = body.chars().take(500).collect();
         StageError::Service {
             service: Service::Elasticsearch,
-            retryable: status == 429 || status >= 500,
+            retryable: retry::is_retryable_status(status),
             message: format!("HTTP {status}: {body}"),
         }
     }

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod logical_date;
 pub mod migrations;
 pub mod probe;
+pub mod retry;
 pub mod rng;
 pub mod s3;
 pub mod search;

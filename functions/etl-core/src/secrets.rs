@@ -17,44 +17,42 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::error::ErrorKind;
+use crate::config::{
+    Config, PostgresConfig, Source, DATABASE_SECRET_VAR, ELASTICSEARCH_SECRET_VAR,
+};
+pub use crate::error::SecretError;
+use crate::retry;
 
-/// A secret that cannot be read or does not hold what we need. Names the variable and the
-/// secret's ARN, never its value.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// Secrets Manager did not answer, or answered with an error other than "not found".
-    #[error("{var}: cannot read secret {arn} from Secrets Manager: {message}")]
-    Unavailable {
-        var: &'static str,
-        arn: String,
-        /// Transport failures, timeouts, throttling and 5xx: trying again may help.
-        retryable: bool,
-        message: String,
-    },
-    #[error("{var}: secret {arn} does not exist (or is scheduled for deletion)")]
-    NotFound { var: &'static str, arn: String },
-    #[error("{var}: secret {arn} has no SecretString (binary secrets are not supported)")]
-    NotAString { var: &'static str, arn: String },
-    /// The value is not the JSON we expect. `reason` names keys, never values.
-    #[error("{var}: secret {arn} is malformed: {reason}")]
-    Malformed {
-        var: &'static str,
-        arn: String,
-        reason: String,
-    },
-}
-
-impl SecretError {
-    /// Only an unreachable or throttling Secrets Manager is worth retrying; a missing or
-    /// malformed secret needs a person.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            SecretError::Unavailable {
-                retryable: true, ..
-            } => ErrorKind::Retryable,
-            _ => ErrorKind::Fatal,
+// Defined here, not in `config`, so that configuration stays free of I/O: the method is
+// `Config`'s for its callers, but its Secrets Manager dependency belongs to this layer.
+impl Config {
+    /// Replaces every setting whose source is a secret with the secret's values. Called once
+    /// per process by [`crate::Context::new`]; a no-op without secrets.
+    pub async fn resolve_secrets(
+        mut self,
+        client: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, SecretError> {
+        if let Source::Secret { arn } = self.postgres.source.clone() {
+            let text = fetch(client, DATABASE_SECRET_VAR, &arn).await?;
+            let config = database_config(DATABASE_SECRET_VAR, &arn, &text)?;
+            self.postgres = PostgresConfig::new(
+                config,
+                self.postgres.connect_timeout,
+                Source::Secret { arn },
+            );
         }
+        if let Source::Secret { arn } = &self.elasticsearch.source {
+            let text = fetch(client, ELASTICSEARCH_SECRET_VAR, arn).await?;
+            let (url, basic_auth) = elasticsearch_settings(ELASTICSEARCH_SECRET_VAR, arn, &text)?;
+            self.elasticsearch.url = url;
+            self.elasticsearch.basic_auth = basic_auth;
+        }
+        tracing::debug!(
+            database = ?self.postgres.source,
+            elasticsearch = ?self.elasticsearch.source,
+            "settings read from Secrets Manager"
+        );
+        Ok(self)
     }
 }
 
@@ -138,23 +136,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let arn = arn.to_string();
-    let retryable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
+    if let SdkError::ServiceError(ctx) = &err {
+        if ctx.err().code() == Some("ResourceNotFoundException") {
+            return SecretError::NotFound { var, arn };
         }
-        SdkError::ServiceError(ctx) => {
-            if ctx.err().code() == Some("ResourceNotFoundException") {
-                return SecretError::NotFound { var, arn };
-            }
-            let status = ctx.raw().status().as_u16();
-            matches!(
-                ctx.err().code(),
-                Some("ThrottlingException" | "InternalServiceError")
-            ) || status == 429
-                || status >= 500
-        }
-        _ => false,
-    };
+    }
+    let retryable = retry::is_retryable_aws(&err);
     SecretError::Unavailable {
         var,
         arn,
@@ -246,6 +233,7 @@ fn rds_style_url(fields: &Map<String, Value>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl/db-AbCdEf";
 

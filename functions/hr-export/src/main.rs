@@ -7,7 +7,7 @@ use etl_core::stages::hr_export;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("hr-export", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         hr_export::run(&ctx, event).await
     })
     .await

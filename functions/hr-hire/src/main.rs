@@ -4,7 +4,7 @@ use etl_core::stages::hr_hire;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("hr-hire", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         hr_hire::run(&ctx, event).await
     })
     .await

@@ -4,7 +4,7 @@ use etl_core::stages::hr_schema;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("hr-schema", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         hr_schema::run(&ctx, event).await
     })
     .await

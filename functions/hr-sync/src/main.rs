@@ -4,7 +4,7 @@ use etl_core::stages::hr_sync;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("hr-sync", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         hr_sync::run(&ctx, event).await
     })
     .await

@@ -4,7 +4,7 @@ use marketing::stages::generate;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("marketing-generate", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         generate::run(&ctx, event).await
     })
     .await

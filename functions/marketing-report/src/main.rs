@@ -4,7 +4,7 @@ use marketing::stages::report;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("marketing-report", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         report::run(&ctx, event).await
     })
     .await

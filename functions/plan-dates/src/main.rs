@@ -4,7 +4,7 @@ use etl_core::stages::plan;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_support::run("plan-dates", |ctx, event| async move {
+    lambda_support::run(env!("CARGO_PKG_NAME"), |ctx, event| async move {
         plan::run(&ctx, event).await
     })
     .await

@@ -1,7 +1,7 @@
 //! The bulk sink: documents in, `_bulk` requests out, in bounded batches, with per-item
-//! retries. Split like a small service: request building, response parsing and the retry
-//! decision are pure functions (unit-tested on real responses); only `BulkSink::flush`
-//! talks to the server.
+//! retries. Split like a small service: request building and response parsing are pure
+//! functions (unit-tested on real responses), the retry decision is [`crate::retry`]'s, and
+//! only `BulkSink::flush` talks to the server.
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{error_chain, StageError};
+use crate::retry::is_retryable_status;
 
 #[derive(Debug, Clone)]
 pub struct BulkConfig {
@@ -81,10 +82,6 @@ pub enum ItemOutcome {
         status: u16,
         reason: String,
     },
-}
-
-fn is_retryable_status(status: u16) -> bool {
-    status == 429 || status >= 500
 }
 
 /// Appends one `index` action and its source to an NDJSON body.

@@ -1,11 +1,13 @@
 //! Stage `hr-hire`: hires `count` fake employees for a logical date — generate, clean,
 //! validate, load — deterministically, so a retry or a re-run adds nothing.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::Sender;
 
 use crate::clients::Context;
 use crate::error::StageError;
-use crate::hr::clean::{clean_and_validate, Employee};
+use crate::hr::clean::{clean_and_validate, Employee, Reject};
 use crate::hr::generate::HireBatch;
 use crate::hr::load::{save_rejects, StagingCopy};
 use crate::hr::locale::Locale;
@@ -105,25 +107,8 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
     // Generation and cleaning run on a blocking thread while the previous chunk is written:
     // the CPU-bound half and the I/O-bound half overlap. Two chunks in flight bound memory.
     let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<Employee>>(2);
-    let producer = tokio::task::spawn_blocking(move || {
-        let mut rejects = Vec::new();
-        let mut start = 0u32;
-        while start < count {
-            let end = start.saturating_add(CHUNK).min(count);
-            let mut chunk = Vec::with_capacity((end - start) as usize);
-            for index in start..end {
-                match clean_and_validate(batch.employee(index), interval) {
-                    Ok(employee) => chunk.push(employee),
-                    Err(reject) => rejects.push(*reject),
-                }
-            }
-            if sender.blocking_send(chunk).is_err() {
-                break; // the writer stopped (its error is reported below)
-            }
-            start = end;
-        }
-        rejects
-    });
+    let producer =
+        tokio::task::spawn_blocking(move || generate_chunks(batch, interval, count, sender));
     let mut written: Result<(), StageError> = Ok(());
     while let Some(chunk) = chunks.recv().await {
         if let Err(err) = copy.write(&chunk).await {
@@ -157,4 +142,31 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
         "employees hired"
     );
     Ok(output)
+}
+
+/// Generates and cleans `count` employees in chunks of [`CHUNK`], sending the good ones to
+/// the writer and returning the rejects. Stops early when the writer has gone.
+fn generate_chunks(
+    batch: HireBatch,
+    interval: (NaiveDate, NaiveDate),
+    count: u32,
+    sender: Sender<Vec<Employee>>,
+) -> Vec<Reject> {
+    let mut rejects = Vec::new();
+    let mut start = 0u32;
+    while start < count {
+        let end = start.saturating_add(CHUNK).min(count);
+        let mut chunk = Vec::with_capacity((end - start) as usize);
+        for index in start..end {
+            match clean_and_validate(batch.employee(index), interval) {
+                Ok(employee) => chunk.push(employee),
+                Err(reject) => rejects.push(*reject),
+            }
+        }
+        if sender.blocking_send(chunk).is_err() {
+            break; // the writer stopped (its error is reported by `hire`)
+        }
+        start = end;
+    }
+    rejects
 }

@@ -163,92 +163,30 @@ enum BuildError {
     CheckerPanicked,
 }
 
-/// The stage is a pipeline, so the S3 server and the CPU work at the same time: downloads
-/// run ahead of the checks; one blocking thread checks each partition and appends its good
-/// rows to the master files; both files stream to S3 (multipart) while they grow. The
-/// objects are completed only when every part of the pipeline succeeded, so a failed run
-/// never leaves a partial master dataset behind.
 async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageError> {
     let date = event.logical_date;
     let bucket = ctx.config.bucket.as_str();
     // A re-run replaces the day's quarantine, so it only ever describes the last run.
     s3::delete_prefix(ctx, bucket, &quarantine_prefix(date)).await?;
-
-    let mut partitions = Vec::new();
-    let mut ignored_keys = Vec::new();
-    for entry in s3::list(ctx, bucket, &raw_prefix(date)).await? {
-        match partition_of(&entry.key) {
-            Some(number) => partitions.push((number, entry.key)),
-            None => ignored_keys.push(entry.key),
-        }
-    }
-    partitions.sort();
+    let (partitions, ignored_keys) = list_partitions(ctx, date).await?;
     let partition_count = partitions.len();
     let local_dir = local_base(event).join("marketing").join(date.partition());
     let (parquet_key, csv_key) = master_keys(date);
 
-    let (raw_tx, raw_rx) = mpsc::channel::<RawPartition>(PREFETCH);
-    let (parquet_tx, parquet_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-    let (csv_tx, csv_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-    let (quarantine_tx, mut quarantine_rx) = mpsc::channel::<ToQuarantine>(PREFETCH);
-
-    let download = async move {
-        let mut downloads = futures::stream::iter(partitions)
-            .map(|(number, key)| async move {
-                let bytes = s3::get(ctx, bucket, &key).await?;
-                Ok::<_, StageError>(RawPartition { number, key, bytes })
-            })
-            .buffered(PREFETCH);
-        while let Some(partition) = downloads.try_next().await? {
-            if raw_tx.send(partition).await.is_err() {
-                break; // the builder stopped; its error is reported
-            }
-        }
-        Ok::<_, StageError>(())
-    };
-    let span = tracing::Span::current();
-    let build = tokio::task::spawn_blocking(move || {
-        let _in_stage = span.enter();
-        build_master(raw_rx, date, &local_dir, parquet_tx, csv_tx, quarantine_tx)
-    });
-    let parquet_upload = stream_upload(ctx, bucket, &parquet_key, PARQUET_CONTENT_TYPE, parquet_rx);
-    let csv_upload = stream_upload(ctx, bucket, &csv_key, CSV_CONTENT_TYPE, csv_rx);
-    let quarantining = async {
-        let mut done = Vec::new();
-        while let Some(item) = quarantine_rx.recv().await {
-            done.push(quarantine(ctx, date, item).await?);
-        }
-        Ok::<_, StageError>(done)
-    };
-    let (downloaded, built, parquet_upload, csv_upload, quarantined) =
-        tokio::join!(download, build, parquet_upload, csv_upload, quarantining);
-
-    let built = built
-        .map_err(|e| StageError::Internal(format!("building the master dataset: {e}")))
-        .and_then(|result| result.map_err(|e| StageError::Internal(e.to_string())));
-    let (parquet_writer, csv_writer, built, quarantined) =
-        match (downloaded, built, parquet_upload, csv_upload, quarantined) {
-            (Ok(()), Ok(built), Ok(parquet), Ok(csv), Ok(quarantined)) => {
-                (parquet, csv, built, quarantined)
-            }
-            (downloaded, built, parquet, csv, quarantined) => {
-                let mut causes = Vec::new();
-                causes.extend(downloaded.err());
-                for upload in [parquet, csv] {
-                    match upload {
-                        Ok(writer) => writer.abort().await,
-                        Err(err) => causes.push(err),
-                    }
-                }
-                causes.extend(quarantined.err());
-                // Last: the builder's `ConsumerGone` only echoes one of the errors above.
-                causes.extend(built.err());
-                return Err(causes.into_iter().next().unwrap_or_else(|| {
-                    StageError::Internal("the master dataset pipeline failed".into())
-                }));
-            }
-        };
-    futures::try_join!(parquet_writer.finish(), csv_writer.finish())?;
+    let Finished {
+        parquet,
+        csv,
+        built,
+        quarantined,
+    } = run_pipeline(
+        ctx,
+        date,
+        partitions,
+        local_dir,
+        (parquet_key.as_str(), csv_key.as_str()),
+    )
+    .await?;
+    futures::try_join!(parquet.finish(), csv.finish())?;
 
     let output = UnifyOutput {
         logical_date: date,
@@ -279,6 +217,127 @@ async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageEr
         "master dataset written"
     );
     Ok(output)
+}
+
+/// The day's raw partitions as `(number, key)` in partition order, and the other keys
+/// under the raw prefix.
+async fn list_partitions(
+    ctx: &Context,
+    date: LogicalDate,
+) -> Result<(Vec<(u32, String)>, Vec<String>), StageError> {
+    let mut partitions = Vec::new();
+    let mut ignored_keys = Vec::new();
+    for entry in s3::list(ctx, &ctx.config.bucket, &raw_prefix(date)).await? {
+        match partition_of(&entry.key) {
+            Some(number) => partitions.push((number, entry.key)),
+            None => ignored_keys.push(entry.key),
+        }
+    }
+    partitions.sort();
+    Ok((partitions, ignored_keys))
+}
+
+/// What the pipeline leaves when every part of it succeeded.
+struct Finished<'a> {
+    /// The master files' uploads, complete but for the final call.
+    parquet: s3::ObjectWriter<'a>,
+    csv: s3::ObjectWriter<'a>,
+    built: Built,
+    quarantined: Vec<Quarantined>,
+}
+
+/// The stage is a pipeline, so the S3 server and the CPU work at the same time: downloads
+/// run ahead of the checks; one blocking thread checks each partition and appends its good
+/// rows to the master files; both files stream to S3 (multipart) while they grow. The
+/// objects are completed only when every part of the pipeline succeeded, so a failed run
+/// never leaves a partial master dataset behind.
+async fn run_pipeline<'a>(
+    ctx: &'a Context,
+    date: LogicalDate,
+    partitions: Vec<(u32, String)>,
+    local_dir: PathBuf,
+    (parquet_key, csv_key): (&'a str, &'a str),
+) -> Result<Finished<'a>, StageError> {
+    let bucket = ctx.config.bucket.as_str();
+    let (raw_tx, raw_rx) = mpsc::channel::<RawPartition>(PREFETCH);
+    let (parquet_tx, parquet_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (csv_tx, csv_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (quarantine_tx, quarantine_rx) = mpsc::channel::<ToQuarantine>(PREFETCH);
+
+    let span = tracing::Span::current();
+    let build = tokio::task::spawn_blocking(move || {
+        let _in_stage = span.enter();
+        build_master(raw_rx, date, &local_dir, parquet_tx, csv_tx, quarantine_tx)
+    });
+    let (downloaded, built, parquet, csv, quarantined) = tokio::join!(
+        download(ctx, partitions, raw_tx),
+        build,
+        stream_upload(ctx, bucket, parquet_key, PARQUET_CONTENT_TYPE, parquet_rx),
+        stream_upload(ctx, bucket, csv_key, CSV_CONTENT_TYPE, csv_rx),
+        quarantine_all(ctx, date, quarantine_rx),
+    );
+
+    let built = built
+        .map_err(|e| StageError::Internal(format!("building the master dataset: {e}")))
+        .and_then(|result| result.map_err(|e| StageError::Internal(e.to_string())));
+    match (downloaded, built, parquet, csv, quarantined) {
+        (Ok(()), Ok(built), Ok(parquet), Ok(csv), Ok(quarantined)) => Ok(Finished {
+            parquet,
+            csv,
+            built,
+            quarantined,
+        }),
+        (downloaded, built, parquet, csv, quarantined) => {
+            let mut causes = Vec::new();
+            causes.extend(downloaded.err());
+            for upload in [parquet, csv] {
+                match upload {
+                    Ok(writer) => writer.abort().await,
+                    Err(err) => causes.push(err),
+                }
+            }
+            causes.extend(quarantined.err());
+            // Last: the builder's `ConsumerGone` only echoes one of the errors above.
+            causes.extend(built.err());
+            Err(causes.into_iter().next().unwrap_or_else(|| {
+                StageError::Internal("the master dataset pipeline failed".into())
+            }))
+        }
+    }
+}
+
+/// Downloads the partitions in order, up to `PREFETCH` ahead of the builder.
+async fn download(
+    ctx: &Context,
+    partitions: Vec<(u32, String)>,
+    raw: mpsc::Sender<RawPartition>,
+) -> Result<(), StageError> {
+    let bucket = ctx.config.bucket.as_str();
+    let mut downloads = futures::stream::iter(partitions)
+        .map(|(number, key)| async move {
+            let bytes = s3::get(ctx, bucket, &key).await?;
+            Ok::<_, StageError>(RawPartition { number, key, bytes })
+        })
+        .buffered(PREFETCH);
+    while let Some(partition) = downloads.try_next().await? {
+        if raw.send(partition).await.is_err() {
+            break; // the builder stopped; its error is reported
+        }
+    }
+    Ok(())
+}
+
+/// Writes each item the builder sets aside, as it arrives.
+async fn quarantine_all(
+    ctx: &Context,
+    date: LogicalDate,
+    mut items: mpsc::Receiver<ToQuarantine>,
+) -> Result<Vec<Quarantined>, StageError> {
+    let mut done = Vec::new();
+    while let Some(item) = items.recv().await {
+        done.push(quarantine(ctx, date, item).await?);
+    }
+    Ok(done)
 }
 
 /// The blocking half of the pipeline: checks each downloaded partition in order, appends its

@@ -3,9 +3,7 @@
 
 use etl_cli::functions::{function_names, OverInvokeApi};
 use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
-use etl_cli::template::Template;
-use etl_core::Service;
-use integration_tests::{repo_root, LambdaWatch, TestEnv};
+use integration_tests::{in_process, repo_root, template, LambdaWatch, TestEnv, LAKE};
 use serde_json::{json, Value};
 
 async fn table_names(env: &TestEnv) -> Vec<String> {
@@ -24,7 +22,7 @@ async fn table_names(env: &TestEnv) -> Vec<String> {
 
 #[tokio::test]
 async fn hr_schema_binary_runs_under_the_lambda_runtime() {
-    let env = TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await;
+    let env = TestEnv::with_lake(LAKE).await;
     let watch = LambdaWatch::start(&env.env);
     let lambda = OverInvokeApi::new(&env.ctx, &watch.endpoint);
 
@@ -66,16 +64,12 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
     assert!(failure.cause.contains("2026-02-30"), "{failure:?}");
 
     // The deployed state machine, with its Task calling the binary over the Invoke API.
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let settings = RunSettings {
-        date: Some("2026-11-25".parse().unwrap()),
-        extra_input: None,
         host: FunctionHost::InvokeApi(watch.endpoint.clone()),
-        time_scale: 0.0,
         execution_name: Some("hr-setup-watch-test".into()),
-        overrides: Default::default(),
+        ..in_process(Some("2026-11-25"), None)
     };
-    let report = run_machine(&env.ctx, &template, "hr-setup", &settings)
+    let report = run_machine(&env.ctx, &template(), "hr-setup", &settings)
         .await
         .unwrap();
     let output = report.output.unwrap();

@@ -32,6 +32,17 @@ async fn schema_fingerprint(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
+/// Runs one statement in the test's database.
+async fn execute(env: &TestEnv, sql: &str) {
+    env.ctx
+        .postgres()
+        .await
+        .unwrap()
+        .execute(sql, &[])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
     let env = TestEnv::new(&[Service::Postgres]).await;
@@ -98,16 +109,11 @@ async fn an_edited_migration_is_refused_and_changes_nothing() {
         .await
         .unwrap();
     let before = schema_fingerprint(&env).await;
-    env.ctx
-        .postgres()
-        .await
-        .unwrap()
-        .execute(
-            "UPDATE etl.schema_migrations SET checksum = 'edited' WHERE version = 1",
-            &[],
-        )
-        .await
-        .unwrap();
+    execute(
+        &env,
+        "UPDATE etl.schema_migrations SET checksum = 'edited' WHERE version = 1",
+    )
+    .await;
 
     let err = hr_schema::run(&env.ctx, SchemaEvent::default())
         .await
@@ -123,16 +129,11 @@ async fn a_database_newer_than_the_code_is_refused() {
     hr_schema::run(&env.ctx, SchemaEvent::default())
         .await
         .unwrap();
-    env.ctx
-        .postgres()
-        .await
-        .unwrap()
-        .execute(
-            "INSERT INTO etl.schema_migrations (version, name, checksum) VALUES (99, 'future', 'x')",
-            &[],
-        )
-        .await
-        .unwrap();
+    execute(
+        &env,
+        "INSERT INTO etl.schema_migrations (version, name, checksum) VALUES (99, 'future', 'x')",
+    )
+    .await;
     let err = hr_schema::run(&env.ctx, SchemaEvent::default())
         .await
         .unwrap_err();

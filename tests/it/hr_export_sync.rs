@@ -6,18 +6,13 @@ use etl_core::search::index::EMPLOYEES;
 use etl_core::search::{ensure_index, BulkConfig, BulkSink};
 use etl_core::stages::hr_export::{self, ExportEvent};
 use etl_core::stages::hr_hire::{self, HireEvent};
-use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::stages::hr_sync::{self, SyncEvent};
-use etl_core::{Context, Service};
-use integration_tests::{doc_count, download, es_get, TestEnv};
+use etl_core::Context;
+use integration_tests::{doc_count, download, es_get, TestEnv, LAKE};
 use serde_json::json;
 
 async fn lake() -> TestEnv {
-    let env = TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default())
-        .await
-        .unwrap();
-    env
+    TestEnv::with_lake(LAKE).await.with_schema().await
 }
 
 async fn hire(ctx: &Context, date: &str, count: u64) -> u64 {

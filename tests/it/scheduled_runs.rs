@@ -2,34 +2,35 @@
 //! "cadence"}` and no logical date: the machines derive the date (and hour) from the time,
 //! and reject a garbage time as InvalidInput before touching anything.
 
-use std::collections::HashMap;
-
+use asl::Failure;
 use elasticsearch::http::Method;
-use etl_cli::runner::{run_machine, FunctionHost, RunReport, RunSettings};
-use etl_cli::template::Template;
+use etl_cli::runner::{run_machine, RunReport};
 use etl_core::search::index::{call, CLICKSTREAM};
-use etl_core::Service;
-use integration_tests::{repo_root, scalar, TestEnv};
+use integration_tests::{in_process, scalar, template, TestEnv, LAKE};
 use serde_json::{json, Value};
 
 async fn lake() -> TestEnv {
-    TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await
+    TestEnv::with_lake(LAKE).await
 }
 
 /// Runs a machine locally with exactly this input: no `--date`, as the scheduler starts it.
 async fn start_as_scheduler(env: &TestEnv, machine: &str, input: Value) -> RunReport {
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
-    let settings = RunSettings {
-        date: None,
-        extra_input: Some(input),
-        host: FunctionHost::InProcess,
-        time_scale: 0.0,
-        execution_name: None,
-        overrides: HashMap::new(),
-    };
-    run_machine(&env.ctx, &template, machine, &settings)
-        .await
-        .unwrap_or_else(|e| panic!("{machine}: {e}"))
+    run_machine(
+        &env.ctx,
+        &template(),
+        machine,
+        &in_process(None, Some(input)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{machine}: {e}"))
+}
+
+/// How a start that must fail as InvalidInput failed.
+async fn rejected(env: &TestEnv, machine: &str, input: Value) -> Failure {
+    let report = start_as_scheduler(env, machine, input).await;
+    let failure = report.output.unwrap_err();
+    assert_eq!(failure.error, "InvalidInput", "{machine}: {failure:?}");
+    failure
 }
 
 /// `(pipeline, logical_date, status)` of every pipeline-level ledger row.
@@ -156,38 +157,32 @@ async fn an_hourly_clickstream_run_simulates_the_hour_before_its_scheduled_time(
 async fn a_garbage_scheduled_time_or_no_date_at_all_fails_as_invalid_input() {
     let env = lake().await;
     for machine in ["hr", "clickstream"] {
-        let report = start_as_scheduler(
+        let failure = rejected(
             &env,
             machine,
             json!({"scheduled_time": "<aws.scheduler.scheduled-time>", "cadence": "daily"}),
         )
         .await;
-        let failure = report.output.as_ref().unwrap_err();
-        assert_eq!(failure.error, "InvalidInput", "{machine}: {failure:?}");
         assert!(
             failure.cause.contains("aws.scheduler.scheduled-time"),
             "{machine}: the cause names the bad time: {failure:?}"
         );
 
-        let report = start_as_scheduler(
+        let failure = rejected(
             &env,
             machine,
             json!({"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "weekly"}),
         )
         .await;
-        let failure = report.output.as_ref().unwrap_err();
-        assert_eq!(failure.error, "InvalidInput", "{machine}: {failure:?}");
         assert!(failure.cause.contains("weekly"), "{machine}: {failure:?}");
 
         // Neither a date nor a complete schedule: refused by the Choice, nothing runs.
-        let report = start_as_scheduler(
+        let failure = rejected(
             &env,
             machine,
             json!({"scheduled_time": "2026-11-26T00:30:00Z"}),
         )
         .await;
-        let failure = report.output.as_ref().unwrap_err();
-        assert_eq!(failure.error, "InvalidInput", "{machine}: {failure:?}");
         assert!(failure.cause.contains("logical_date"), "{failure:?}");
     }
     // Rejected before the schema or any stage ran: nothing reached the ledger.

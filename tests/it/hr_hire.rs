@@ -5,17 +5,12 @@ use std::time::Duration;
 
 use etl_cli::functions::call_in_process;
 use etl_core::stages::hr_hire::{self, HireEvent};
-use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{ErrorKind, Service};
 use integration_tests::{scalar, TestEnv};
 use serde_json::json;
 
 async fn migrated() -> TestEnv {
-    let env = TestEnv::new(&[Service::Postgres]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default())
-        .await
-        .unwrap();
-    env
+    TestEnv::new(&[Service::Postgres]).await.with_schema().await
 }
 
 fn event(date: &str, count: u64, seed: u64) -> HireEvent {
@@ -24,6 +19,21 @@ fn event(date: &str, count: u64, seed: u64) -> HireEvent {
 
 async fn count(env: &TestEnv, sql: &str) -> i64 {
     scalar(&env.ctx, sql).await
+}
+
+/// A digest of every hired row's text, in load order.
+async fn fingerprint(env: &TestEnv) -> String {
+    env.ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT md5(string_agg(full_name || job_title || email || salary::text, ',' ORDER BY batch_index)) FROM hr.employees",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test]
@@ -39,16 +49,7 @@ async fn hiring_is_deterministic_and_rerunning_adds_nothing() {
     );
     assert_eq!(first.loaded + first.rejected, 5000);
     let table = count(&env, "SELECT count(*) FROM hr.employees").await;
-    let fingerprint = "SELECT md5(string_agg(full_name || job_title || email || salary::text, ',' ORDER BY batch_index)) FROM hr.employees";
-    let before: String = env
-        .ctx
-        .postgres()
-        .await
-        .unwrap()
-        .query_one(fingerprint, &[])
-        .await
-        .unwrap()
-        .get(0);
+    let before = fingerprint(&env).await;
 
     for _ in 0..3 {
         let again = hr_hire::run(&env.ctx, event("2026-11-25", 5000, 7))
@@ -62,15 +63,7 @@ async fn hiring_is_deterministic_and_rerunning_adds_nothing() {
         count(&env, "SELECT count(*) FROM hr.employees").await,
         table
     );
-    let after: String = env
-        .ctx
-        .postgres()
-        .await
-        .unwrap()
-        .query_one(fingerprint, &[])
-        .await
-        .unwrap()
-        .get(0);
+    let after = fingerprint(&env).await;
     assert_eq!(before, after, "a re-run changed the rows");
 
     // Rejected rows are recorded with their reasons, never dropped.

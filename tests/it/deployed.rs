@@ -6,57 +6,33 @@
 //! behind a per-test name prefix so concurrent tests and earlier runs never see each
 //! other's machines. Their definitions are Pass/Fail states, which moto's engine executes.
 
-mod support;
-
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use etl_cli::template::{FlexibleWindow, Template};
-use etl_core::{probe, Config, Context, EnvSource, Service};
+use etl_core::{Context, Service};
+use integration_tests::cli::{command, output, stdout_of_success, text};
+use integration_tests::{context, env_source, require, template, unique_suffix};
 use serde_json::{json, Value};
-use support::{repo_root, stdout_of_success, text};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/etl-test-scheduler";
 const DEAD_LETTERS: &str = "arn:aws:sqs:us-east-1:123456789012:etl-test-dead-letters";
 
-fn env_file() -> PathBuf {
-    std::env::var_os("ETL_ENV_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".services/env"))
-}
-
 /// Clients for moto. Fails the test, saying what to run, when the services are not up.
 async fn moto() -> Context {
-    let path = env_file();
-    assert!(
-        path.is_file(),
-        "{} is missing: start the local services with `scripts/services up`",
-        path.display()
-    );
-    let env = EnvSource::process_and_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let env = env_source();
     assert!(
         env.get("AWS_ENDPOINT_URL").is_some(),
         "AWS_ENDPOINT_URL is not set: these tests need moto (`scripts/services up`), never real AWS"
     );
-    let ctx = Context::new(Config::from_source(&env).unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for service in [Service::StepFunctions, Service::Scheduler] {
-        if let Err(err) = probe::check(&ctx, service).await {
-            panic!("required service {service} is not available: {err}\nrun `scripts/services up`");
-        }
-    }
+    let ctx = context(&env).await;
+    require(&ctx, &[Service::StepFunctions, Service::Scheduler]).await;
     ctx
 }
 
 /// A prefix no other test or run uses.
 fn unique_prefix(label: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("t{}{nanos}-{label}-", std::process::id())
+    format!("t{}-{label}-", unique_suffix())
 }
 
 /// Deploys a stand-in machine, returning its ARN.
@@ -87,17 +63,13 @@ fn echo_definition() -> Value {
     })
 }
 
-/// Runs the `etl` binary from the repository root (where it finds template.yaml and
-/// .services/env).
+/// Runs the `etl` binary, with no machine prefix or scheduler role from the environment.
 fn etl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etl"))
-        .args(args)
-        .current_dir(repo_root())
-        .env_remove("ETL_STATE_MACHINE_PREFIX")
-        .env_remove("ETL_SCHEDULER_ROLE_ARN")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run etl: {e}"))
+    output(
+        command(args)
+            .env_remove("ETL_STATE_MACHINE_PREFIX")
+            .env_remove("ETL_SCHEDULER_ROLE_ARN"),
+    )
 }
 
 /// Runs `etl`, which must succeed; its stdout.
@@ -231,7 +203,7 @@ impl Scheduled {
     async fn deploy(label: &str) -> Self {
         let ctx = moto().await;
         let prefix = unique_prefix(label);
-        let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+        let template = template();
         let mut machines = Vec::new();
         for spec in &template.schedules {
             if machines.iter().any(|(id, _)| id == &spec.target_machine) {

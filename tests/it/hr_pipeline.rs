@@ -4,17 +4,16 @@
 use std::collections::HashMap;
 
 use asl::Failure;
-use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
-use etl_cli::template::Template;
+use etl_cli::runner::{run_machine, RunSettings};
 use etl_core::ledger::{self, Reprocess};
 use etl_core::search::index::EMPLOYEES;
 use etl_core::stages::plan::{self, RunRequest};
-use etl_core::{Context, LogicalDate, Service};
-use integration_tests::{doc_count, download, repo_root, scalar, TestEnv};
+use etl_core::{Context, LogicalDate};
+use integration_tests::{doc_count, download, in_process, scalar, template, TestEnv, LAKE};
 use serde_json::{json, Value};
 
 async fn lake() -> TestEnv {
-    TestEnv::with_lake(&[Service::Postgres, Service::S3, Service::Elasticsearch]).await
+    TestEnv::with_lake(LAKE).await
 }
 
 fn date(text: &str) -> LogicalDate {
@@ -22,16 +21,11 @@ fn date(text: &str) -> LogicalDate {
 }
 
 async fn run_hr(ctx: &std::sync::Arc<Context>, day: &str, input: Value) -> Result<Value, Failure> {
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let settings = RunSettings {
-        date: Some(date(day)),
-        extra_input: Some(input),
-        host: FunctionHost::InProcess,
-        time_scale: 0.0,
-        execution_name: None,
         overrides: HashMap::from([("MaxConcurrency".to_string(), "3".to_string())]),
+        ..in_process(Some(day), Some(input))
     };
-    run_machine(ctx, &template, "hr", &settings)
+    run_machine(ctx, &template(), "hr", &settings)
         .await
         .unwrap()
         .output

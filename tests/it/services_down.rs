@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use etl_core::stages::hr_schema::{self, SchemaEvent};
-use etl_core::{probe, Config, Context, EnvSource, ErrorKind, Service};
-use integration_tests::{env_source, free_port, require};
+use etl_core::{probe, ErrorKind, Service};
+use integration_tests::{context, env_source, free_port, require};
 
 /// A TCP server that accepts connections and never answers: a frozen service.
 fn frozen_server() -> (u16, std::thread::JoinHandle<()>) {
@@ -23,12 +23,6 @@ fn frozen_server() -> (u16, std::thread::JoinHandle<()>) {
         }
     });
     (port, handle)
-}
-
-async fn context(env: EnvSource) -> Context {
-    Context::new(Config::from_source(&env).unwrap())
-        .await
-        .unwrap()
 }
 
 /// Each service pointed at a closed port and at a frozen one.
@@ -60,7 +54,7 @@ fn broken_settings() -> Vec<(Service, &'static str, String)> {
 async fn a_down_or_frozen_service_fails_fast_and_is_named() {
     for (service, var, value) in broken_settings() {
         let ctx = context(
-            env_source()
+            &env_source()
                 .with(var, &value)
                 .with("DATABASE_CONNECT_TIMEOUT_SECS", "2"),
         )
@@ -83,7 +77,7 @@ async fn a_down_or_frozen_service_fails_fast_and_is_named() {
 async fn the_test_guard_panics_naming_the_missing_service() {
     for (service, var, value) in broken_settings().into_iter().take(3) {
         let ctx = context(
-            env_source()
+            &env_source()
                 .with(var, &value)
                 .with("DATABASE_CONNECT_TIMEOUT_SECS", "2"),
         )
@@ -106,7 +100,7 @@ async fn the_test_guard_panics_naming_the_missing_service() {
 async fn the_schema_stage_reports_a_down_database_as_retryable() {
     let port = free_port();
     let ctx = context(
-        env_source()
+        &env_source()
             .with(
                 "DATABASE_URL",
                 &format!("postgres://etl@127.0.0.1:{port}/etl"),

@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use etl_cli::lambda_init::{measure, InitBenchError};
+use integration_tests::target_dir;
 
 /// A throw-away lambda directory holding one `bootstrap` script, removed on drop.
 struct FakeFunction {
@@ -95,11 +96,7 @@ fn a_runtime_asking_for_work_ends_init_and_gets_settings_only() {
 /// before the tests) starts, builds its clients and asks the Runtime API for work.
 #[test]
 fn a_packaged_function_reaches_the_runtime_api() {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let lambda_dir = target.join("lambda");
+    let lambda_dir = target_dir().join("lambda");
     assert!(
         lambda_dir.join("record-run/bootstrap").is_file(),
         "no packaged record-run under {}: run `cargo lambda build --bin record-run` (scripts/test does)",

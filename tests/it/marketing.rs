@@ -5,11 +5,9 @@
 use std::collections::BTreeMap;
 
 use etl_cli::functions::call_in_process;
-use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
-use etl_cli::template::Template;
-use etl_core::stages::hr_schema::{self, SchemaEvent};
+use etl_cli::runner::{run_machine, RunSettings};
 use etl_core::{s3, ErrorKind, LogicalDate, Service};
-use integration_tests::{download, repo_root, scalar, TestEnv};
+use integration_tests::{download, in_process, scalar, template, TestEnv};
 use marketing::dataset::{header, raw_key};
 use marketing::kpi::KpiReport;
 use marketing::stages::generate;
@@ -25,11 +23,10 @@ fn date() -> LogicalDate {
 }
 
 async fn lake() -> TestEnv {
-    let env = TestEnv::with_lake(&[Service::Postgres, Service::S3]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default())
+    TestEnv::with_lake(&[Service::Postgres, Service::S3])
         .await
-        .unwrap();
-    env
+        .with_schema()
+        .await
 }
 
 fn local_dir(env: &TestEnv) -> std::path::PathBuf {
@@ -341,14 +338,7 @@ async fn bad_events_are_rejected_with_invalid_input() {
 }
 
 fn settings(extra: Value) -> RunSettings {
-    RunSettings {
-        date: Some(date()),
-        extra_input: Some(extra),
-        host: FunctionHost::InProcess,
-        time_scale: 0.0,
-        execution_name: None,
-        overrides: Default::default(),
-    }
+    in_process(Some(DATE), Some(extra))
 }
 
 async fn lake_snapshot(env: &TestEnv) -> BTreeMap<String, Vec<u8>> {
@@ -366,7 +356,7 @@ async fn lake_snapshot(env: &TestEnv) -> BTreeMap<String, Vec<u8>> {
 #[tokio::test]
 async fn the_machine_runs_end_to_end_and_a_rerun_gives_the_same_keys_and_bytes() {
     let env = lake().await;
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template = template();
     let params = json!({"params": {"rows": 25_000, "partition_rows": 10_000, "partitions_per_task": 2, "seed": 3}});
     let first = run_machine(&env.ctx, &template, "marketing", &settings(params.clone()))
         .await
@@ -419,7 +409,7 @@ async fn the_machine_runs_end_to_end_and_a_rerun_gives_the_same_keys_and_bytes()
 #[tokio::test]
 async fn a_failing_stage_is_recorded_in_the_ledger_then_fails_the_execution() {
     let env = lake().await;
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template = template();
     let report = run_machine(
         &env.ctx,
         &template,

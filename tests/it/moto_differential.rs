@@ -6,7 +6,7 @@
 //! queue of canned results, and a result over 6 MB makes the invocation fail with
 //! `Function.ResponseSizeTooLarge` — the one function error it can produce. The local side
 //! uses a stub with the same queue semantics. Named as what it is: a stub of Lambda, needed
-//! because moto cannot run our binaries; the tests in `lambda_watch.rs` run the real ones.
+//! because moto cannot run our binaries; the tests in `lambda_watch` run the real ones.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use etl_core::{Context, Service};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use integration_tests::{env_source, repo_root, require};
+use integration_tests::{context, env_source, repo_root, require, template, unique_suffix};
 use serde_json::{json, Value};
 
 const REGION: &str = "us-east-1";
@@ -68,9 +68,7 @@ impl Moto {
             .expect("AWS_ENDPOINT_URL (moto) is not set: run `scripts/services up`")
             .trim_end_matches('/')
             .to_string();
-        let ctx = Context::new(etl_core::Config::from_source(&env).unwrap())
-            .await
-            .unwrap();
+        let ctx = context(&env).await;
         require(&ctx, &[Service::StepFunctions]).await;
         Self {
             endpoint,
@@ -248,11 +246,7 @@ async fn run_locally(
 }
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    format!("{prefix}-{}", unique_suffix())
 }
 
 /// One test, run in order: moto's stub queue is shared by every function in the region.
@@ -297,7 +291,7 @@ async fn local_runner_matches_motos_engine() {
 
     // 2. The deployed hr-setup definition, its function stubbed: success, then a failure that
     //    its Catch routes to the Fail state.
-    let spec = etl_cli::template::Template::load(&repo_root().join("template.yaml")).unwrap();
+    let spec = template();
     let raw = std::fs::read_to_string(&spec.machine("hr-setup").unwrap().definition_path).unwrap();
     let definition = raw.replace("${HrSchemaFunctionArn}", &stub_arn);
     let input = json!({"logical_date": "2026-11-25"});

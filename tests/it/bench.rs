@@ -2,25 +2,16 @@
 //! (`scripts/services up`), at a small size. Each run happens in a process of its own, and
 //! the summary covers every run.
 
-mod support;
-
-use std::process::Command;
-
+use integration_tests::cli::{command, output, stdout_of_success};
+use integration_tests::repo_root;
 use serde_json::Value;
-use support::{repo_root, stdout_of_success};
 
 fn etl_ok(args: &[&str]) -> String {
     assert!(
         repo_root().join(".services/env").is_file(),
         ".services/env is missing: start the local services with `scripts/services up`"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_etl"))
-        .args(args)
-        .current_dir(repo_root())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run etl: {e}"));
-    stdout_of_success(args, out)
+    stdout_of_success(args, output(&mut command(args)))
 }
 
 #[test]

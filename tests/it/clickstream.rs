@@ -5,21 +5,18 @@ use std::collections::HashMap;
 
 use elasticsearch::http::Method;
 use etl_cli::functions::call_in_process;
-use etl_cli::runner::{run_machine, FunctionHost, RunSettings};
-use etl_cli::template::Template;
+use etl_cli::runner::run_machine;
 use etl_core::search::index::{call, CLICKSTREAM};
 use etl_core::stages::clickstream_simulate::{self, SimulateEvent};
-use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{ErrorKind, Service};
-use integration_tests::{doc_count, repo_root, scalar, TestEnv};
+use integration_tests::{doc_count, in_process, scalar, template, TestEnv};
 use serde_json::{json, Value};
 
 async fn lake() -> TestEnv {
-    let env = TestEnv::with_lake(&[Service::Postgres, Service::Elasticsearch]).await;
-    hr_schema::run(&env.ctx, SchemaEvent::default())
+    TestEnv::with_lake(&[Service::Postgres, Service::Elasticsearch])
         .await
-        .unwrap();
-    env
+        .with_schema()
+        .await
 }
 
 fn event(value: Value) -> SimulateEvent {
@@ -109,15 +106,8 @@ async fn bad_events_are_invalid_input() {
 #[tokio::test]
 async fn the_state_machine_simulates_and_records_the_run() {
     let env = lake().await;
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
-    let run = |input: Value| RunSettings {
-        date: Some("2026-11-25".parse().unwrap()),
-        extra_input: Some(input),
-        host: FunctionHost::InProcess,
-        time_scale: 0.0,
-        execution_name: None,
-        overrides: HashMap::new(),
-    };
+    let template = template();
+    let run = |input: Value| in_process(Some("2026-11-25"), Some(input));
     let report = run_machine(
         &env.ctx,
         &template,

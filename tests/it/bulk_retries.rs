@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etl_core::search::{BulkConfig, BulkSink};
-use etl_core::{Config, Context, ErrorKind};
-use integration_tests::env_source;
+use etl_core::{Context, ErrorKind};
+use integration_tests::{context, env_source};
 use serde_json::{json, Value};
 
 /// Answers `_bulk` requests: `script` decides each item's status from its `_id` and the
@@ -111,9 +111,7 @@ fn fast_retries() -> BulkConfig {
 }
 
 async fn sink_for(url: &str) -> Context {
-    Context::new(Config::from_source(&env_source().with("ELASTICSEARCH_URL", url)).unwrap())
-        .await
-        .unwrap()
+    context(&env_source().with("ELASTICSEARCH_URL", url)).await
 }
 
 async fn push_three(ctx: &Context) -> Result<etl_core::search::BulkReport, etl_core::StageError> {

@@ -1,0 +1,95 @@
+//! `etl runs`: the run ledger, newest first.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use etl_core::ledger::{self, RunRecord};
+
+use super::context;
+use crate::cli::RunsArgs;
+
+pub async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let ctx = context().await?;
+    let rows = ledger::list(&ctx, args.pipeline.as_deref(), args.since, args.limit).await?;
+    println!("{}", LedgerTable(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ledger rows under a header, a line each.
+struct LedgerTable<'a>(&'a [RunRecord]);
+
+impl fmt::Display for LedgerTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>6}  {:<12} {:<9} {:<10} {:>3}  {:<9} {:>9} {:>9} {:>8} {:>8}  error",
+            "run",
+            "pipeline",
+            "stage",
+            "date",
+            "try",
+            "status",
+            "rows_in",
+            "rows_out",
+            "rejected",
+            "ms"
+        )?;
+        let num = |n: Option<i64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+        for r in self.0 {
+            write!(
+                f,
+                "\n{:>6}  {:<12} {:<9} {:<10} {:>3}  {:<9} {:>9} {:>9} {:>8} {:>8}  {}",
+                r.run_id,
+                r.pipeline,
+                r.stage,
+                r.logical_date,
+                r.attempt,
+                r.status,
+                num(r.rows_in),
+                num(r.rows_out),
+                num(r.rows_rejected),
+                num(r.duration_ms),
+                r.error_name.as_deref().unwrap_or_default()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(run_id: i64, status: &str, error_name: Option<&str>) -> RunRecord {
+        RunRecord {
+            run_id,
+            pipeline: "hr".into(),
+            stage: "hire".into(),
+            logical_date: "2026-11-25".parse().unwrap(),
+            attempt: 1,
+            status: status.into(),
+            execution: None,
+            rows_in: Some(100),
+            rows_out: error_name.is_none().then_some(98),
+            rows_rejected: None,
+            started_at: "2026-11-25T01:00:00Z".parse().unwrap(),
+            duration_ms: Some(1234),
+            error_name: error_name.map(String::from),
+            error_cause: None,
+        }
+    }
+
+    #[test]
+    fn rows_line_up_under_the_header_with_dashes_for_unknowns() {
+        let rows = [
+            record(12, "succeeded", None),
+            record(11, "failed", Some("States.Timeout")),
+        ];
+        assert_eq!(
+            LedgerTable(&rows).to_string(),
+            "   run  pipeline     stage     date       try  status      rows_in  rows_out rejected       ms  error\n\
+             \x20   12  hr           hire      2026-11-25   1  succeeded       100        98        -     1234  \n\
+             \x20   11  hr           hire      2026-11-25   1  failed          100         -        -     1234  States.Timeout"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! The real `etl` binary, run as a process of its own from the repository root (where it
+//! finds template.yaml and `.services/env`).
+//!
+//! Cargo hands `CARGO_BIN_EXE_etl` only to etl-cli's own test targets, and builds the binary
+//! only for them; this crate finds it next to its own test binary instead
+//! (`target/<profile>/deps/it-<hash>` → `target/<profile>/etl`), which `cargo build
+//! --workspace` (scripts/test) leaves there. A missing binary, or one older than a source it
+//! was built from, fails the test saying what to run: never a test of yesterday's `etl`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+use crate::repo_root;
+
+const BUILD_IT: &str = "run `cargo build --workspace` first (scripts/test does)";
+
+/// `target/<profile>/etl`, checked to exist and to be current.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("cannot locate the running test binary");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{} is not under target/<profile>/deps", exe.display()));
+    let etl = profile_dir.join(format!("etl{}", std::env::consts::EXE_SUFFIX));
+    assert!(etl.is_file(), "{} is missing: {BUILD_IT}", etl.display());
+    assert_current(&etl);
+    etl
+}
+
+/// Fails when a source listed in cargo's dep-info for `etl` (`etl.d`, every file it was built
+/// from) changed after the binary was written, or when it was built from another checkout
+/// sharing the target directory.
+fn assert_current(etl: &Path) {
+    let Ok(depinfo) = std::fs::read_to_string(etl.with_extension("d")) else {
+        return;
+    };
+    let built = modified(etl).unwrap_or(SystemTime::UNIX_EPOCH);
+    // `<target>: <source> <source> …`, spaces inside a path escaped as `\ `.
+    let Some((_, sources)) = depinfo.split_once(": ") else {
+        return;
+    };
+    let sources: Vec<PathBuf> = sources
+        .replace("\\ ", "\0")
+        .split_whitespace()
+        .map(|s| PathBuf::from(s.replace('\0', " ")))
+        .collect();
+    let main = Path::new("functions/etl-cli/src/main.rs");
+    let here = repo_root().join(main).canonicalize().ok();
+    if let Some(built_from) = sources.iter().find(|s| s.ends_with(main)) {
+        assert!(
+            here.is_none() || built_from.canonicalize().ok() == here,
+            "{} was built from {}, another checkout sharing the target directory: {BUILD_IT}",
+            etl.display(),
+            built_from.display()
+        );
+    }
+    for source in &sources {
+        if modified(source).is_some_and(|changed| changed > built) {
+            panic!(
+                "{} is older than {}: {BUILD_IT}",
+                etl.display(),
+                source.display()
+            );
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// `etl <args>` from the repository root, logging warnings only.
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs it to the end.
+pub fn output(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run etl: {e}"))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The stdout of an `etl` run that must have succeeded; otherwise the test fails with
+/// everything the run printed.
+pub fn stdout_of_success(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "etl {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
