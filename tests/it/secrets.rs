@@ -1,11 +1,15 @@
 //! Credentials from Secrets Manager (moto's): the database and Elasticsearch settings a
-//! Lambda function builds from `DATABASE_SECRET_ARN` / `ELASTICSEARCH_SECRET_ARN`, and the
-//! typed errors for a secret that is missing, malformed or unreachable.
+//! Lambda function builds from `DATABASE_SECRET_ARN` / `ELASTICSEARCH_SECRET_ARN`, read on
+//! first use rather than at start-up; the typed errors for a secret that is missing,
+//! malformed or unreachable; and a rotated password picked up by a warm process.
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use etl_core::config::Source;
+use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{probe, Config, Context, EnvSource, ErrorKind, SecretError, Service, StageError};
-use integration_tests::{env_source, free_port, TestEnv};
+use integration_tests::{
+    connect, env_source, free_port, postgres_settings, unique_suffix, TestEnv,
+};
 
 /// Secrets created by one test, deleted (without recovery window) when it ends.
 struct Secrets {
@@ -94,10 +98,18 @@ fn from_secrets(env: &EnvSource, database_arn: &str, es_arn: Option<&str>) -> En
     }
 }
 
-async fn context_error(env: &EnvSource) -> StageError {
+/// The error of the first use of a context whose secret is unusable. Building the context
+/// itself must succeed: it reads no secret.
+async fn first_use_error(env: &EnvSource) -> StageError {
     let config = Config::from_source(env).unwrap_or_else(|e| panic!("configuration: {e}"));
-    match Context::new(config).await {
-        Ok(_) => panic!("the context was built although its secret is unusable"),
+    let ctx = Context::new(config)
+        .await
+        .unwrap_or_else(|e| panic!("building a context must not read secrets: {e}"));
+    if let Err(err) = ctx.resolve_secrets().await {
+        return err;
+    }
+    match ctx.postgres().await {
+        Ok(_) => panic!("connected although the secret is unusable"),
         Err(err) => err,
     }
 }
@@ -116,7 +128,7 @@ async fn current_database(ctx: &Context) -> String {
 async fn database_and_elasticsearch_settings_come_from_secrets() {
     let test = TestEnv::new(&[Service::Postgres, Service::Elasticsearch]).await;
     let mut secrets = Secrets::new(&test.ctx);
-    let db: tokio_postgres::Config = test.db.url.parse().unwrap();
+    let db = postgres_settings(&test.env, Some(&test.db.url)).config;
     let host = match db.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         other => panic!("DATABASE_URL must name a TCP host, not {other:?}"),
@@ -164,9 +176,22 @@ async fn database_and_elasticsearch_settings_come_from_secrets() {
         let ctx = Context::new(config)
             .await
             .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(ctx.database_secret_reads(), 0, "{label}: read before use");
         assert_eq!(current_database(&ctx).await, test.db.name, "{label}");
+        assert_eq!(current_database(&ctx).await, test.db.name, "{label}");
+        assert_eq!(
+            ctx.database_secret_reads(),
+            1,
+            "{label}: read once, then kept"
+        );
 
-        let es = &ctx.config.elasticsearch;
+        assert!(ctx.elasticsearch_settings().is_none(), "{label}");
+        ctx.resolve_secrets()
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let es = ctx
+            .elasticsearch_settings()
+            .unwrap_or_else(|| panic!("{label}: Elasticsearch settings not read"));
         assert_eq!(es.url.as_str().trim_end_matches('/'), es_url, "{label}");
         assert_eq!(
             es.basic_auth,
@@ -184,7 +209,7 @@ async fn database_and_elasticsearch_settings_come_from_secrets() {
 async fn a_missing_secret_is_a_typed_fatal_error_naming_it() {
     let test = TestEnv::new(&[]).await;
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl/does-not-exist-AbCdEf";
-    let err = context_error(&from_secrets(&test.env, arn, None)).await;
+    let err = first_use_error(&from_secrets(&test.env, arn, None)).await;
     assert!(
         matches!(&err, StageError::Secret(SecretError::NotFound { var: "DATABASE_SECRET_ARN", arn: a }) if a == arn),
         "{err:?}"
@@ -219,7 +244,7 @@ async fn a_malformed_secret_is_a_typed_fatal_error_that_never_echoes_it() {
     ];
     for (value, expected) in cases {
         let arn = secrets.create(&value).await;
-        let err = context_error(&from_secrets(&test.env, &arn, None)).await;
+        let err = first_use_error(&from_secrets(&test.env, &arn, None)).await;
         assert!(
             matches!(&err, StageError::Secret(SecretError::Malformed { .. })),
             "{err:?}"
@@ -243,7 +268,7 @@ async fn a_malformed_secret_is_a_typed_fatal_error_that_never_echoes_it() {
             &serde_json::json!({ "url": "http://127.0.0.1:9200", "username": "etl" }).to_string(),
         )
         .await;
-    let err = context_error(&from_secrets(&test.env, &db_arn, Some(&es_arn))).await;
+    let err = first_use_error(&from_secrets(&test.env, &db_arn, Some(&es_arn))).await;
     assert!(
         matches!(
             &err,
@@ -257,7 +282,7 @@ async fn a_malformed_secret_is_a_typed_fatal_error_that_never_echoes_it() {
 
     // A binary secret has no SecretString.
     let binary = secrets.create_binary().await;
-    let err = context_error(&from_secrets(&test.env, &binary, None)).await;
+    let err = first_use_error(&from_secrets(&test.env, &binary, None)).await;
     assert!(
         matches!(&err, StageError::Secret(SecretError::NotAString { .. })),
         "{err:?}"
@@ -266,7 +291,7 @@ async fn a_malformed_secret_is_a_typed_fatal_error_that_never_echoes_it() {
 }
 
 #[tokio::test]
-async fn an_unreachable_secrets_manager_is_retryable() {
+async fn an_unreachable_secrets_manager_fails_the_stage_as_retryable_not_the_start() {
     let env = env_source()
         .with(
             "AWS_ENDPOINT_URL",
@@ -278,7 +303,15 @@ async fn an_unreachable_secrets_manager_is_retryable() {
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl/db-AbCdEf",
         );
     let started = std::time::Instant::now();
-    let err = context_error(&env).await;
+    // What a Lambda container does at start-up: no network, so no failure.
+    let ctx = Context::new(Config::from_source(&env).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("the context must build without Secrets Manager: {e}"));
+    assert_eq!(ctx.database_secret_reads(), 0);
+
+    let err = hr_schema::run(&ctx, SchemaEvent::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             &err,
@@ -290,9 +323,159 @@ async fn an_unreachable_secrets_manager_is_retryable() {
         "{err:?}"
     );
     assert_eq!(err.kind(), ErrorKind::Retryable);
+    assert_eq!(ctx.database_secret_reads(), 1);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "a refused connection took {:?}",
         started.elapsed()
     );
+}
+
+/// A login role of its own for the rotation test (the shared `etl` role's password must not
+/// change under other tests), dropped on drop. Declared before the [`TestEnv`] whose database
+/// it is granted, so that the database is dropped first.
+struct ThrowAwayRole {
+    name: String,
+    env: EnvSource,
+}
+
+impl ThrowAwayRole {
+    async fn create(env: &EnvSource, password: &str) -> Self {
+        let name = format!("etl_rotation_{}", unique_suffix());
+        admin_sql(
+            env,
+            &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"),
+        )
+        .await;
+        Self {
+            name,
+            env: env.clone(),
+        }
+    }
+
+    async fn set_password(&self, password: &str) {
+        admin_sql(
+            &self.env,
+            &format!("ALTER ROLE {} PASSWORD '{password}'", self.name),
+        )
+        .await;
+    }
+}
+
+impl Drop for ThrowAwayRole {
+    fn drop(&mut self) {
+        let env = self.env.clone();
+        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
+        // Drop has no async context: a thread with a runtime of its own, best effort.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    if let Ok(client) = connect(&postgres_settings(&env, None)).await {
+                        let _ = client.batch_execute(&sql).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// Runs SQL as the `etl` role (which may create roles in the local cluster).
+async fn admin_sql(env: &EnvSource, sql: &str) {
+    connect(&postgres_settings(env, None))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL admin connection: {e}"))
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", sql.split(" PASSWORD").next().unwrap_or(sql)));
+}
+
+#[tokio::test]
+async fn a_rotated_password_is_read_again_once_by_a_warm_process() {
+    let env = env_source();
+    let first = format!("first-{}", unique_suffix());
+    let role = ThrowAwayRole::create(&env, &first).await;
+    let test = TestEnv::new(&[Service::Postgres]).await;
+    admin_sql(
+        &env,
+        &format!(
+            "GRANT CONNECT, CREATE ON DATABASE {} TO {}",
+            test.db.name, role.name
+        ),
+    )
+    .await;
+    let mut secrets = Secrets::new(&test.ctx);
+    let url_with = |password: &str| {
+        let mut url = url::Url::parse(&test.db.url).unwrap();
+        url.set_username(&role.name).unwrap();
+        url.set_password(Some(password)).unwrap();
+        url.to_string()
+    };
+    let arn = secrets
+        .create(&serde_json::json!({ "url": url_with(&first) }).to_string())
+        .await;
+
+    // One process, one context, as a warm Lambda container.
+    let env = from_secrets(&test.env, &arn, None);
+    let ctx = Context::new(Config::from_source(&env).unwrap())
+        .await
+        .unwrap();
+    hr_schema::run(&ctx, SchemaEvent::default())
+        .await
+        .unwrap_or_else(|e| panic!("first run: {e}"));
+    assert_eq!(ctx.database_secret_reads(), 1);
+
+    // A warm container's idle connections are often gone after a freeze: end them (as the
+    // role itself, which may signal its own sessions), so the next stage must log in again.
+    connect(&postgres_settings(&test.env, Some(&url_with(&first))))
+        .await
+        .unwrap_or_else(|e| panic!("connect as the throw-away role: {e}"))
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE usename = current_user AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("end the role's sessions: {e}"));
+    // Rotation: the server's password first, then the secret, as Secrets Manager's rotation
+    // function does.
+    let second = format!("second-{}", unique_suffix());
+    role.set_password(&second).await;
+    secrets
+        .client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(serde_json::json!({ "url": url_with(&second) }).to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "update the secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        });
+    // Lets the pool's connection tasks see the termination, so the pool drops them.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    hr_schema::run(&ctx, SchemaEvent::default())
+        .await
+        .unwrap_or_else(|e| panic!("run after rotation: {e}"));
+    assert_eq!(
+        ctx.database_secret_reads(),
+        2,
+        "the secret is read again exactly once after the password changed"
+    );
+    let user: String = ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(user, role.name);
+    assert_eq!(ctx.database_secret_reads(), 2);
+    secrets.delete_all().await;
 }

@@ -76,7 +76,9 @@ pub fn command(args: &[&str]) -> Command {
     command
         .args(args)
         .current_dir(repo_root())
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        // Its in-process functions' AWS calls checked against template.yaml (issue #14).
+        .env(etl_cli::iam::CONTRACT_VAR, crate::iam::template_path());
     command
 }
 

@@ -3,6 +3,7 @@
 //! `cargo lambda watch` as a child process, and the real `etl` binary ([`cli`]).
 
 pub mod cli;
+pub mod iam;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use elasticsearch::http::Method;
 use etl_cli::runner::{FunctionHost, RunSettings};
 use etl_cli::template::Template;
+use etl_core::config::PostgresConfig;
 use etl_core::search::index::call;
 use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{probe, Config, Context, EnvSource, Service};
@@ -87,9 +89,8 @@ pub async fn require(ctx: &Context, services: &[Service]) {
 
 /// Clients for these settings, which must be valid.
 pub async fn context(env: &EnvSource) -> Context {
-    Context::new(Config::from_source(env).unwrap_or_else(|e| panic!("configuration: {e}")))
+    iam::audited_context(Config::from_source(env).unwrap_or_else(|e| panic!("configuration: {e}")))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A name part no other test, test process or earlier run uses.
@@ -107,12 +108,38 @@ pub fn unique_suffix() -> String {
     )
 }
 
+/// A connection with these settings, TLS as the functions use it (the same connector).
+pub async fn connect(
+    settings: &PostgresConfig,
+) -> Result<tokio_postgres::Client, etl_core::StageError> {
+    let connector = etl_core::postgres_tls::connector(&settings.tls)?;
+    let (client, connection) = settings
+        .config
+        .connect(connector)
+        .await
+        .map_err(etl_core::StageError::postgres)?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// The database settings of `.services/env` (as the functions read them), with `DATABASE_URL`
+/// replaced by `url` when given.
+pub fn postgres_settings(env: &EnvSource, url: Option<&str>) -> PostgresConfig {
+    let env = match url {
+        Some(url) => env.clone().with("DATABASE_URL", url),
+        None => env.clone(),
+    };
+    Config::from_source(&env)
+        .unwrap_or_else(|e| panic!("configuration: {e}"))
+        .postgres
+}
+
 /// A database of its own for one test, dropped (with its connections) when the test ends.
 pub struct TestDatabase {
     pub name: String,
     /// Connection URL for the new database (for child processes).
     pub url: String,
-    admin: tokio_postgres::Config,
+    admin: PostgresConfig,
 }
 
 impl TestDatabase {
@@ -120,15 +147,11 @@ impl TestDatabase {
         let base_url = env
             .get("DATABASE_URL")
             .expect("DATABASE_URL is not set in .services/env");
-        let admin: tokio_postgres::Config = base_url.parse().expect("DATABASE_URL does not parse");
+        let admin = postgres_settings(env, None);
         let name = format!("etl_test_{}", unique_suffix());
-        let (client, connection) = admin
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL is not available ({e}); run `scripts/services up`")
-            });
-        tokio::spawn(connection);
+        let client = connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is not available ({e}); run `scripts/services up`")
+        });
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
@@ -162,8 +185,7 @@ impl Drop for TestDatabase {
         let admin = self.admin.clone();
         let name = self.name.clone();
         run_to_completion(async move {
-            if let Ok((client, connection)) = admin.connect(tokio_postgres::NoTls).await {
-                tokio::spawn(connection);
+            if let Ok(client) = connect(&admin).await {
                 let _ = client
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await;
@@ -202,11 +224,7 @@ impl TestEnv {
                 .with("ETL_INDEX_PREFIX", &format!("test-{suffix}-"));
         }
         let config = Config::from_source(&env).unwrap_or_else(|e| panic!("configuration: {e}"));
-        let ctx = Arc::new(
-            Context::new(config.clone())
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
+        let ctx = Arc::new(iam::audited_context(config.clone()).await);
         let scratch = if lake {
             require(&ctx, &[Service::Elasticsearch]).await;
             ctx.s3()
@@ -361,7 +379,7 @@ impl LambdaWatch {
             // sets (CARGO, RUSTC, …) would make the nested `cargo run` rebuild everything.
             .env_clear()
             .envs(forwarded_env(env))
-            .env("ETL_LOG_FORMAT", "json")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log handle"))
             .stderr(log_file);
@@ -407,6 +425,13 @@ fn forwarded_env(env: &EnvSource) -> Vec<(String, String)> {
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
     vars.extend(env.function_settings());
+    // The binaries record their AWS calls there for `etl iam report`.
+    if let Some(log) = std::env::var_os(etl_core::aws_calls::CALL_LOG_VAR) {
+        vars.push((
+            etl_core::aws_calls::CALL_LOG_VAR.to_string(),
+            log.to_string_lossy().into_owned(),
+        ));
+    }
     vars
 }
 

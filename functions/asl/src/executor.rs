@@ -10,12 +10,12 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
+use crate::limits::{self, check_payload, History, Payload};
 use crate::model::{
     ChoiceState, FailState, Flow, Io, Machine, MapState, ParallelState, PassState, State,
     SucceedState, TaskState, WaitState,
 };
 use crate::template::{expand, place, read, select};
-use crate::limits::{self, check_payload, History, Payload};
 use crate::{choice, errors, Event, Failure, TaskInvoker, TaskRequest};
 
 mod task_like;

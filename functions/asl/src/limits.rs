@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn payload_sizes_are_utf8_bytes_of_compact_json() {
-        assert_eq!(json_size(&json!({"a": [1, 2]})), 13);
+        assert_eq!(json_size(&json!({"a": [1, 2]})), 11);
         assert_eq!(json_size(&json!("é")), 4, "two UTF-8 bytes plus quotes");
         let at_limit = Value::String("x".repeat(PAYLOAD_LIMIT_BYTES - 2));
         assert!(check_payload(&at_limit, "S", Payload::StateOutput).is_ok());

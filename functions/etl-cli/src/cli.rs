@@ -55,6 +55,28 @@ pub enum Command {
     List(ListArgs),
     /// Check that every service answers with the current configuration.
     Check,
+    /// The functions' AWS calls against template.yaml's IAM permissions.
+    Iam {
+        #[command(subcommand)]
+        action: IamAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum IamAction {
+    /// Decide every call of a call log (ETL_AWS_CALL_LOG) against the template: calls and
+    /// denials per function, and the grants no call exercised. Fails when a call is denied.
+    Report(IamReportArgs),
+}
+
+#[derive(Args)]
+pub struct IamReportArgs {
+    /// The call log: one JSON line per call, as the tests write it.
+    #[arg(long)]
+    pub calls: PathBuf,
+    /// Markdown tables (for docs/iam.md) instead of plain text.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Where Task states' functions run.
@@ -447,7 +469,10 @@ mod tests {
             panic!("backfill should parse");
         };
         assert_eq!(backfill.execution.time_scale, 0.01);
-        assert!(backfill.execution.lambda_limits().is_ok_and(|l| l.memory_check));
+        assert!(backfill
+            .execution
+            .lambda_limits()
+            .is_ok_and(|l| l.memory_check));
         assert!(matches!(
             backfill.execution.checked(),
             Ok((FunctionHost::InvokeApi(url), _)) if url == "http://127.0.0.1:9000"
@@ -485,7 +510,10 @@ mod tests {
         assert_eq!(run.execution.faults.len(), 2);
         assert_eq!(run.execution.faults[1].nth, 2);
         let limits = run.execution.lambda_limits().ok();
-        assert_eq!(limits.map(|l| (l.timeout_scale, l.memory_check)), Some((0.5, false)));
+        assert_eq!(
+            limits.map(|l| (l.timeout_scale, l.memory_check)),
+            Some((0.5, false))
+        );
         assert!(parse(&["run", "hr", "--inject-fault", "Hire"]).is_err());
         assert!(parse(&["start", "hr", "--date", "2026-11-25", "--name-prefix", "p"]).is_ok());
     }

@@ -1,17 +1,18 @@
 //! The pipeline's Lambda functions, reachable two ways: in-process (the same stage code the
 //! Lambda binaries wrap) or over the Lambda Invoke API (`cargo lambda watch`, or AWS).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asl::lambda::LambdaFunctions;
 use asl::{Failure, TaskRequest};
 use aws_sdk_lambda::primitives::Blob;
+use etl_core::aws_calls::{CallAuditor, CallDeployment};
 use etl_core::stage::{invoke_json, logical_date_of};
 use etl_core::stages::{
     clickstream_simulate, hr_export, hr_hire, hr_schema, hr_sync, plan, record_run,
 };
-use etl_core::{Context, StageError};
+use etl_core::{Config, Context, StageError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use marketing::stages::{
@@ -20,6 +21,8 @@ use marketing::stages::{
 };
 use serde_json::{json, Value};
 use tracing::Instrument;
+
+use crate::iam::ContractAuditor;
 
 type Handler = for<'a> fn(&'a Context, Value) -> BoxFuture<'a, Result<Value, StageError>>;
 
@@ -61,12 +64,46 @@ pub async fn call_in_process(
     payload: Value,
 ) -> Result<Value, StageError> {
     match REGISTRY.iter().find(|(name, _)| *name == function) {
-        Some((_, handler)) => handler(ctx, payload).await,
+        Some((name, handler)) => {
+            let ctx = function_context(ctx, name)?;
+            handler(&ctx, payload).await
+        }
         None => Err(StageError::invalid_input(format!(
             "no function named {function:?}; known: {}",
             function_names().join(", ")
         ))),
     }
+}
+
+/// `ctx` as `function` runs, as a Lambda binary's context is its function's: its AWS calls
+/// checked by the context's auditor or, without one, by the contract `ETL_IAM_CONTRACT`
+/// names (`etl run` under scripts/test), or unchecked.
+fn function_context(ctx: &Context, function: &str) -> Result<Context, StageError> {
+    if ctx.auditor().is_some() {
+        return Ok(ctx.for_function(function));
+    }
+    match env_auditor(&ctx.config)? {
+        Some(auditor) => Ok(ctx.for_function_with(function, auditor)),
+        None => Ok(ctx.for_function(function)),
+    }
+}
+
+type Auditors = Vec<(CallDeployment, Option<Arc<dyn CallAuditor>>)>;
+
+/// The environment's auditor for a configuration's bucket and secrets, loaded once each.
+fn env_auditor(config: &Config) -> Result<Option<Arc<dyn CallAuditor>>, StageError> {
+    static AUDITORS: Mutex<Auditors> = Mutex::new(Vec::new());
+    let deployment = CallDeployment::of(config);
+    let mut auditors = AUDITORS
+        .lock()
+        .map_err(|_| StageError::Internal("the IAM auditors' lock is poisoned".into()))?;
+    if let Some((_, auditor)) = auditors.iter().find(|(d, _)| *d == deployment) {
+        return Ok(auditor.clone());
+    }
+    let auditor = ContractAuditor::from_env(config)
+        .map_err(|e| StageError::Internal(format!("{}: {e}", crate::iam::CONTRACT_VAR)))?;
+    auditors.push((deployment, auditor.clone()));
+    Ok(auditor)
 }
 
 /// The span every invocation runs in: function, request id and logical date on each line.

@@ -113,7 +113,12 @@ pub struct LimitedFunctions<F> {
 }
 
 impl<F: LambdaFunctions> LimitedFunctions<F> {
-    pub fn new(inner: F, limits: LambdaLimits, faults: Vec<InjectedFault>, in_process: bool) -> Self {
+    pub fn new(
+        inner: F,
+        limits: LambdaLimits,
+        faults: Vec<InjectedFault>,
+        in_process: bool,
+    ) -> Self {
         Self {
             inner,
             limits,
@@ -179,7 +184,12 @@ impl<F: LambdaFunctions> LimitedFunctions<F> {
         };
         if let Some(peak_bytes) = peak {
             if peak_bytes > sizing.memory_mb * 1024 * 1024 {
-                return Err(out_of_memory(request, function, sizing.memory_mb, peak_bytes));
+                return Err(out_of_memory(
+                    request,
+                    function,
+                    sizing.memory_mb,
+                    peak_bytes,
+                ));
             }
         }
         let response_bytes = json_size(&output);
@@ -235,7 +245,7 @@ fn out_of_memory(request: &TaskRequest, function: &str, memory_mb: u64, peak: u6
         LAMBDA_UNKNOWN,
         format!(
             "RequestId: {} Error: Runtime exited with error: signal: killed \
-             (Runtime.OutOfMemory: {function} reached a peak RSS of {} MB, over its \
+             (Runtime.OutOfMemory: {function} raised the peak RSS by {} MB, over its \
              MemorySize of {memory_mb} MB)",
             request_id(request),
             peak / (1024 * 1024)

@@ -56,5 +56,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedules { action } => commands::schedules::schedules(template, action).await,
         Command::List(args) => commands::list::list(template, args),
         Command::Check => commands::check::check().await,
+        Command::Iam { action } => commands::iam::iam(template, action),
     }
 }

@@ -162,11 +162,15 @@ pub fn invoker(
             let host = InProcess {
                 ctx: Arc::clone(ctx),
             };
-            Arc::new(LambdaTasks(LimitedFunctions::new(host, limits, faults, true)))
+            Arc::new(LambdaTasks(LimitedFunctions::new(
+                host, limits, faults, true,
+            )))
         }
         FunctionHost::InvokeApi(url) => {
             let host = OverInvokeApi::new(ctx, url);
-            Arc::new(LambdaTasks(LimitedFunctions::new(host, limits, faults, false)))
+            Arc::new(LambdaTasks(LimitedFunctions::new(
+                host, limits, faults, false,
+            )))
         }
     }
 }

@@ -2,60 +2,52 @@
 //! all invocations. Nothing here does network I/O up front: a service that is down surfaces
 //! as a typed, retryable error from the stage that needs it, not as a failed cold start.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use elasticsearch::auth::Credentials as EsCredentials;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::Elasticsearch;
 
-use crate::config::{AwsConfig, Config, ConfigError, Source};
-use crate::error::{Service, StageError};
-
-/// A checked-out PostgreSQL connection; returns to the pool on drop.
-pub type PgClient = deadpool_postgres::Object;
+use crate::aws_calls::{Audit, CallAuditor};
+use crate::config::{AwsConfig, Config, ConfigError, ElasticsearchConfig, Source};
+use crate::database::Database;
+pub use crate::database::{describe_hosts, PgClient};
+use crate::error::StageError;
 
 pub struct Context {
     pub config: Config,
-    postgres: Pool,
+    /// Shared by every view of this context: one pool, one secret cache (see
+    /// [`crate::database`]).
+    postgres: Arc<Database>,
     aws: SdkConfig,
     s3: OnceLock<aws_sdk_s3::Client>,
     sfn: OnceLock<aws_sdk_sfn::Client>,
     scheduler: OnceLock<aws_sdk_scheduler::Client>,
     elasticsearch: OnceLock<Elasticsearch>,
+    /// Elasticsearch's settings once read from its secret (see [`Context::resolve_secrets`]).
+    elasticsearch_secret: Arc<tokio::sync::OnceCell<ElasticsearchConfig>>,
+    /// Whose AWS calls these are, and who checks them (see [`crate::aws_calls`]).
+    audit: Audit,
 }
 
 impl Context {
     /// Builds every client from the configuration. Reads the environment (for the AWS default
-    /// credential chain) and, when a setting comes from Secrets Manager, fetches that secret
-    /// (once: a Lambda container builds its Context at cold start). Connects to nothing else.
+    /// credential chain) and connects to nothing: secrets are read when first needed, inside
+    /// an invocation ([`Context::postgres`], [`Context::resolve_secrets`]), so a Secrets
+    /// Manager outage is a retryable stage error rather than a failed cold start.
     pub async fn new(config: Config) -> Result<Self, StageError> {
+        Self::with_audit(config, Audit::default()).await
+    }
+
+    /// [`Context::new`], its AWS calls made as (and checked as) `audit` says: a Lambda
+    /// binary's context is its function's, secret fetches included.
+    pub async fn with_audit(config: Config, audit: Audit) -> Result<Self, StageError> {
         let aws = sdk_config(&config.aws).await;
-        let config = if config.has_secrets() {
-            config
-                .resolve_secrets(&aws_sdk_secretsmanager::Client::new(&aws))
-                .await?
-        } else {
-            config
-        };
-        let manager = Manager::from_config(
-            config.postgres.config.clone(),
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let postgres = Pool::builder(manager)
-            .max_size(8)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(config.postgres.connect_timeout))
-            .create_timeout(Some(config.postgres.connect_timeout))
-            .build()
-            .map_err(|e| StageError::Internal(format!("PostgreSQL pool: {e}")))?;
+        let postgres = Arc::new(Database::new(config.postgres.clone()));
         Ok(Self {
             config,
             postgres,
@@ -64,30 +56,97 @@ impl Context {
             sfn: OnceLock::new(),
             scheduler: OnceLock::new(),
             elasticsearch: OnceLock::new(),
+            elasticsearch_secret: Arc::default(),
+            audit,
         })
     }
 
-    pub async fn postgres(&self) -> Result<PgClient, StageError> {
-        if self.config.postgres.source == Source::Unset {
-            return Err(ConfigError::Missing {
-                var: crate::config::DATABASE_SECRET_VAR,
-                hint: "inside Lambda the database settings come from Secrets Manager: deploy \
-                       with the DatabaseSecretArn parameter (or set DATABASE_URL)",
-            }
-            .into());
+    /// This context as `function` runs: the same pools and clients, its AWS calls attributed
+    /// to the function and checked by this context's auditor. Cheap: without an auditor the
+    /// clients are shared; with one, the view builds its own S3 client (the interceptor is
+    /// per client) on first use.
+    pub fn for_function(&self, function: &str) -> Context {
+        self.view(self.audit.for_function(function))
+    }
+
+    /// [`Context::for_function`] checked by `auditor` instead of this context's.
+    pub fn for_function_with(&self, function: &str, auditor: Arc<dyn CallAuditor>) -> Context {
+        self.view(
+            self.audit
+                .for_function(function)
+                .with_auditor(Some(auditor)),
+        )
+    }
+
+    /// The auditor calls made as a function are checked by, if any.
+    pub fn auditor(&self) -> Option<&Arc<dyn CallAuditor>> {
+        self.audit.auditor()
+    }
+
+    /// The function this context's AWS calls are made as (`None`: the operator's).
+    pub fn function(&self) -> Option<&str> {
+        self.audit.function()
+    }
+
+    fn view(&self, audit: Audit) -> Context {
+        Context {
+            config: self.config.clone(),
+            postgres: self.postgres.clone(),
+            aws: self.aws.clone(),
+            s3: if audit.is_active() {
+                OnceLock::new()
+            } else {
+                self.s3.clone()
+            },
+            sfn: self.sfn.clone(),
+            scheduler: self.scheduler.clone(),
+            elasticsearch: self.elasticsearch.clone(),
+            elasticsearch_secret: Arc::clone(&self.elasticsearch_secret),
+            audit,
         }
-        self.postgres.get().await.map_err(|err| match err {
-            deadpool_postgres::PoolError::Backend(e) => StageError::postgres(e),
-            deadpool_postgres::PoolError::Timeout(_) => StageError::unavailable(
-                Service::Postgres,
-                format!(
-                    "no connection within {:?} (is the server at {} up?)",
-                    self.config.postgres.connect_timeout,
-                    describe_hosts(&self.config.postgres.config)
-                ),
-            ),
-            other => StageError::unavailable(Service::Postgres, other.to_string()),
-        })
+    }
+
+    /// A PostgreSQL connection. The first call reads the database secret when the settings
+    /// come from one; a refused login reads it again once (see [`crate::database`]).
+    pub async fn postgres(&self) -> Result<PgClient, StageError> {
+        self.postgres
+            .get(|| self.audit.secrets_client(&self.aws))
+            .await
+    }
+
+    /// How many times this process has read the database secret (shared by every view).
+    pub fn database_secret_reads(&self) -> u64 {
+        self.postgres.secret_reads()
+    }
+
+    /// Reads the secrets [`Context::postgres`] does not read by itself: Elasticsearch's,
+    /// once. The Lambda handler calls it at the start of every invocation, so that
+    /// [`Context::elasticsearch`], which cannot wait, finds the settings there.
+    pub async fn resolve_secrets(&self) -> Result<(), StageError> {
+        if let Source::Secret { arn } = &self.config.elasticsearch.source {
+            self.elasticsearch_secret
+                .get_or_try_init(|| async {
+                    let client = self.audit.secrets_client(&self.aws);
+                    // Boxed: the SDK's future is deep, and every handler's would nest it.
+                    Box::pin(crate::secrets::elasticsearch_config(
+                        &client,
+                        &self.config.elasticsearch,
+                        arn,
+                    ))
+                    .await
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Elasticsearch's settings: the configuration's, or its secret's once read (`None`
+    /// before [`Context::resolve_secrets`]).
+    pub fn elasticsearch_settings(&self) -> Option<&ElasticsearchConfig> {
+        match self.config.elasticsearch.source {
+            Source::Secret { .. } => self.elasticsearch_secret.get(),
+            _ => Some(&self.config.elasticsearch),
+        }
     }
 
     /// The shared AWS SDK configuration (region, credentials, endpoint), for clients this
@@ -99,8 +158,8 @@ impl Context {
     pub fn s3(&self) -> &aws_sdk_s3::Client {
         self.s3.get_or_init(|| {
             let conf = aws_sdk_s3::config::Builder::from(&self.aws)
-                .force_path_style(self.config.aws.force_path_style)
-                .build();
+                .force_path_style(self.config.aws.force_path_style);
+            let conf = self.audit.s3_config(conf).build();
             aws_sdk_s3::Client::from_conf(conf)
         })
     }
@@ -145,8 +204,7 @@ impl Context {
         if let Some(client) = self.elasticsearch.get() {
             return Ok(client);
         }
-        let es = &self.config.elasticsearch;
-        if es.source == Source::Unset {
+        if self.config.elasticsearch.source == Source::Unset {
             return Err(ConfigError::Missing {
                 var: crate::config::ELASTICSEARCH_SECRET_VAR,
                 hint: "inside Lambda Elasticsearch needs ELASTICSEARCH_URL or a secret: deploy \
@@ -154,6 +212,12 @@ impl Context {
             }
             .into());
         }
+        let es = self.elasticsearch_settings().ok_or_else(|| {
+            StageError::Internal(format!(
+                "{}: the secret has not been read yet (call Context::resolve_secrets first)",
+                crate::config::ELASTICSEARCH_SECRET_VAR
+            ))
+        })?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(es.url.clone()))
             .timeout(es.timeout)
             .disable_proxy();
@@ -194,20 +258,6 @@ async fn sdk_config(aws: &AwsConfig) -> SdkConfig {
         ));
     }
     loader.load().await
-}
-
-/// "host:port" of the configured server(s), for messages (never the password).
-pub fn describe_hosts(config: &tokio_postgres::Config) -> String {
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    config
-        .get_hosts()
-        .iter()
-        .map(|host| match host {
-            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 #[cfg(test)]

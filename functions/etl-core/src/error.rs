@@ -131,6 +131,48 @@ impl SecretError {
     }
 }
 
+/// TLS to PostgreSQL that cannot work as configured: a CA file that cannot be read, or a
+/// handshake the server or our checks refused. Retrying cannot fix either, so both are
+/// `Fatal`; a refused or lost connection is a [`StageError::Service`] error and stays
+/// retryable.
+///
+/// Defined here rather than in [`crate::postgres_tls`] so that this module depends on no other.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{var}: cannot read CA file {path}: {source}")]
+    CaFile {
+        var: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{var}: CA file {path} holds no PEM certificate")]
+    NoCertificate { var: &'static str, path: PathBuf },
+    #[error("{var}: CA file {path} is not usable: {reason}")]
+    BadCertificate {
+        var: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    /// The built-in Amazon RDS bundle does not parse: a broken build, not a setting.
+    #[error("the built-in Amazon RDS CA bundle is not usable: {0}")]
+    Bundle(String),
+    /// rustls refused our own configuration (a provider without the protocol versions).
+    #[error("TLS set-up for PostgreSQL failed: {0}")]
+    Setup(String),
+    #[error(
+        "PostgreSQL at {server}: TLS with sslmode={mode} failed: {reason}{}",
+        hint.map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    Handshake {
+        server: String,
+        mode: &'static str,
+        /// What the TLS library or the server said (names and errors, never a credential).
+        reason: String,
+        hint: Option<&'static str>,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     /// The event is malformed or out of range. Nothing was changed.
@@ -148,6 +190,9 @@ pub enum StageError {
     /// A credential secret that cannot be read or is malformed.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// TLS to PostgreSQL that cannot work as configured.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// A broken invariant inside the stage.
     #[error("internal error: {0}")]
     Internal(String),
@@ -161,9 +206,10 @@ impl StageError {
                 retryable: true, ..
             } => ErrorKind::Retryable,
             StageError::Secret(err) => err.kind(),
-            StageError::Service { .. } | StageError::Config(_) | StageError::Internal(_) => {
-                ErrorKind::Fatal
-            }
+            StageError::Service { .. }
+            | StageError::Config(_)
+            | StageError::Tls(_)
+            | StageError::Internal(_) => ErrorKind::Fatal,
         }
     }
 

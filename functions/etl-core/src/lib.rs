@@ -2,14 +2,17 @@
 //! date, schema migrations, and the stages themselves. No Lambda runtime here: the Lambda
 //! entry points and the `etl` CLI are thin shells around this crate.
 
+pub mod aws_calls;
 pub mod clickstream;
 pub mod clients;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod hr;
 pub mod ledger;
 pub mod logical_date;
 pub mod migrations;
+pub mod postgres_tls;
 pub mod probe;
 pub mod retry;
 pub mod rng;
@@ -21,6 +24,6 @@ pub mod stages;
 
 pub use clients::Context;
 pub use config::{Config, ConfigError, EnvSource};
-pub use error::{ErrorKind, Service, StageError};
+pub use error::{ErrorKind, Service, StageError, TlsError};
 pub use logical_date::LogicalDate;
 pub use secrets::SecretError;

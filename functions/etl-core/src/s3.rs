@@ -96,6 +96,31 @@ pub async fn get_if_exists(
     }
 }
 
+/// The whole object, or `None` when there is no such key, for a caller allowed to list the
+/// key's prefix only. S3 answers a GET of a missing key with 404 only to a caller holding
+/// s3:ListBucket on the whole bucket (it evaluates ListBucket without a prefix); anyone else
+/// gets 403 AccessDenied, indistinguishable from a real denial. So: list the key itself as a
+/// prefix (its first entry is the key when it exists), then GET.
+pub async fn get_if_listed(
+    ctx: &Context,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Bytes>, StageError> {
+    let listed = ctx
+        .s3()
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(key)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(s3_error)?;
+    if listed.contents().first().and_then(|o| o.key()) != Some(key) {
+        return Ok(None);
+    }
+    get_if_exists(ctx, bucket, key).await
+}
+
 /// One PUT of a small object.
 pub async fn put(
     ctx: &Context,

@@ -1,14 +1,14 @@
-//! Credentials from AWS Secrets Manager, fetched once per process (per Lambda cold start) by
-//! [`crate::Context::new`].
+//! Credentials from AWS Secrets Manager, read when first needed inside an invocation (see
+//! [`crate::Context::postgres`] and [`crate::Context::resolve_secrets`]), never at start-up.
 //!
 //! On AWS the functions' environment holds only secret ARNs (`DATABASE_SECRET_ARN`,
 //! `ELASTICSEARCH_SECRET_ARN`); the values stay in Secrets Manager and in this process's
 //! memory. Locally `DATABASE_URL` / `ELASTICSEARCH_URL` win, so nothing here runs.
 //!
 //! Secret formats (the `SecretString`, JSON):
-//! - database: `{"url": "postgres://…"}`, or the RDS style
-//!   `{"username", "password", "host", "port"?, "dbname"?}` (extra keys such as `engine` are
-//!   ignored; `port` may be a number or a string);
+//! - database: `{"url": "postgres://…"}` (`sslmode` and `sslrootcert` as in `DATABASE_URL`),
+//!   or the RDS style `{"username", "password", "host", "port"?, "dbname"?, "sslmode"?}`
+//!   (extra keys such as `engine` are ignored; `port` may be a number or a string);
 //! - Elasticsearch: `{"url"}` or `{"url", "username", "password"}` (basic auth).
 //!
 //! No error or log line ever contains a secret's value: messages name keys, never values.
@@ -18,50 +18,48 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::config::{
-    Config, PostgresConfig, Source, DATABASE_SECRET_VAR, ELASTICSEARCH_SECRET_VAR,
+    parse_connection_string, ConnectionString, ElasticsearchConfig, PostgresConfig, SslMode,
+    DATABASE_SECRET_VAR, ELASTICSEARCH_SECRET_VAR,
 };
 pub use crate::error::SecretError;
 use crate::retry;
 
-// Defined here, not in `config`, so that configuration stays free of I/O: the method is
-// `Config`'s for its callers, but its Secrets Manager dependency belongs to this layer.
-impl Config {
-    /// Replaces every setting whose source is a secret with the secret's values. Called once
-    /// per process by [`crate::Context::new`]; a no-op without secrets.
-    pub async fn resolve_secrets(
-        mut self,
-        client: &aws_sdk_secretsmanager::Client,
-    ) -> Result<Self, SecretError> {
-        if let Source::Secret { arn } = self.postgres.source.clone() {
-            let text = fetch(client, DATABASE_SECRET_VAR, &arn).await?;
-            let config = database_config(DATABASE_SECRET_VAR, &arn, &text)?;
-            self.postgres = PostgresConfig::new(
-                config,
-                self.postgres.connect_timeout,
-                Source::Secret { arn },
-            );
-        }
-        if let Source::Secret { arn } = &self.elasticsearch.source {
-            let text = fetch(client, ELASTICSEARCH_SECRET_VAR, arn).await?;
-            let (url, basic_auth) = elasticsearch_settings(ELASTICSEARCH_SECRET_VAR, arn, &text)?;
-            self.elasticsearch.url = url;
-            self.elasticsearch.basic_auth = basic_auth;
-        }
-        tracing::debug!(
-            database = ?self.postgres.source,
-            elasticsearch = ?self.elasticsearch.source,
-            "settings read from Secrets Manager"
-        );
-        Ok(self)
-    }
+/// `base` with its connection replaced by the one the database secret `arn` holds (its
+/// timeout and `DATABASE_CA_FILE` kept).
+pub async fn database_settings(
+    client: &aws_sdk_secretsmanager::Client,
+    base: &PostgresConfig,
+    arn: &str,
+) -> Result<PostgresConfig, SecretError> {
+    let text = fetch(client, DATABASE_SECRET_VAR, arn).await?;
+    let connection = database_config(DATABASE_SECRET_VAR, arn, &text)?;
+    let settings = base.with_connection(connection, DATABASE_SECRET_VAR);
+    tracing::debug!(sslmode = %settings.tls.mode, "database settings read from Secrets Manager");
+    Ok(settings)
 }
 
-/// What a database secret resolves to: a connection configuration (password included).
+/// `base` with its URL and basic auth replaced by what the Elasticsearch secret `arn` holds.
+pub async fn elasticsearch_config(
+    client: &aws_sdk_secretsmanager::Client,
+    base: &ElasticsearchConfig,
+    arn: &str,
+) -> Result<ElasticsearchConfig, SecretError> {
+    let text = fetch(client, ELASTICSEARCH_SECRET_VAR, arn).await?;
+    let (url, basic_auth) = elasticsearch_settings(ELASTICSEARCH_SECRET_VAR, arn, &text)?;
+    Ok(ElasticsearchConfig {
+        url,
+        basic_auth,
+        ..base.clone()
+    })
+}
+
+/// What a database secret resolves to: a connection configuration (password included) and
+/// its TLS settings.
 pub fn database_config(
     var: &'static str,
     arn: &str,
     secret: &str,
-) -> Result<tokio_postgres::Config, SecretError> {
+) -> Result<ConnectionString, SecretError> {
     let malformed = |reason: String| SecretError::Malformed {
         var,
         arn: arn.to_string(),
@@ -72,9 +70,11 @@ pub fn database_config(
         Some(_) => string_field(&fields, "url").map_err(malformed)?.to_string(),
         None => rds_style_url(&fields).map_err(malformed)?,
     };
-    url.parse::<tokio_postgres::Config>().map_err(|_| {
-        // The parser's message can quote the input, which holds the password.
-        malformed("the connection settings do not form a valid PostgreSQL connection URL".into())
+    // The parser's messages never quote the input, which holds the password.
+    parse_connection_string(&url).map_err(|reason| {
+        malformed(format!(
+            "the connection settings do not form a valid PostgreSQL connection URL: {reason}"
+        ))
     })
 }
 
@@ -211,6 +211,13 @@ fn rds_style_url(fields: &Map<String, Value>) -> Result<String, String> {
         Some(_) => return Err("\"port\" must be a number".into()),
     };
     let dbname = optional_string(fields, "dbname")?;
+    // Checked here so the message names the key; the URL parser checks it again.
+    let sslmode = optional_string(fields, "sslmode")?
+        .map(|mode| {
+            mode.parse::<SslMode>()
+                .map_err(|e| format!("\"sslmode\": {e}"))
+        })
+        .transpose()?;
 
     let mut url = Url::parse("postgres://placeholder").map_err(|e| e.to_string())?;
     url.set_host(Some(host))
@@ -226,6 +233,9 @@ fn rds_style_url(fields: &Map<String, Value>) -> Result<String, String> {
         url.path_segments_mut()
             .map_err(|_| "cannot set the database name".to_string())?
             .push(db);
+    }
+    if let Some(mode) = sslmode {
+        url.query_pairs_mut().append_pair("sslmode", mode.as_str());
     }
     Ok(url.into())
 }
@@ -244,7 +254,8 @@ mod tests {
             ARN,
             r#"{"url": "postgres://etl:pw@db.internal:6432/etl"}"#,
         )
-        .unwrap();
+        .unwrap()
+        .config;
         assert_eq!(config.get_user(), Some("etl"));
         assert_eq!(config.get_password(), Some(&b"pw"[..]));
         assert_eq!(config.get_ports(), &[6432]);
@@ -263,7 +274,12 @@ mod tests {
             "dbname": "etl",
         })
         .to_string();
-        let config = database_config("DATABASE_SECRET_ARN", ARN, &secret).unwrap();
+        let parsed = database_config("DATABASE_SECRET_ARN", ARN, &secret).unwrap();
+        assert_eq!(
+            parsed.sslmode, None,
+            "verify-full is the default, not written"
+        );
+        let config = parsed.config;
         assert_eq!(config.get_password(), Some(password.as_bytes()));
         assert_eq!(config.get_user(), Some("etl admin"));
         assert_eq!(config.get_ports(), &[5433]);
@@ -281,9 +297,43 @@ mod tests {
             ARN,
             r#"{"host": "10.0.0.5", "port": 5432, "username": "etl", "password": "x"}"#,
         )
-        .unwrap();
+        .unwrap()
+        .config;
         assert_eq!(config.get_ports(), &[5432]);
         assert_eq!(config.get_dbname(), None);
+    }
+
+    #[test]
+    fn a_secret_may_carry_its_sslmode_and_prefer_is_refused() {
+        let parsed = database_config(
+            "DATABASE_SECRET_ARN",
+            ARN,
+            r#"{"host": "db", "username": "etl", "password": "x", "sslmode": "verify-ca"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.sslmode, Some(SslMode::VerifyCa));
+        let parsed = database_config(
+            "DATABASE_SECRET_ARN",
+            ARN,
+            r#"{"url": "postgres://etl:x@db/etl?sslmode=disable&sslrootcert=/ca.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.sslmode, Some(SslMode::Disable));
+        assert_eq!(parsed.sslrootcert, Some("/ca.pem".into()));
+
+        let err = database_config(
+            "DATABASE_SECRET_ARN",
+            ARN,
+            r#"{"host": "db", "username": "etl", "password": "hunter2", "sslmode": "prefer"}"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("\"sslmode\"") && text.contains("verify-full"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(err.kind(), ErrorKind::Fatal);
     }
 
     #[test]

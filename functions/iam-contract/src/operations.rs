@@ -2,11 +2,14 @@
 //! tables of the Service Authorization Reference), for the operations this project calls.
 //! An operation not listed is an error, so a new call is never silently allowed.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{OperationError, Request};
 
 /// An SDK call as an interceptor sees it: the service, the operation name and the input
 /// fields that decide its resource and condition keys.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ApiCall {
     /// The function's binary name.
     pub function: String,

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use etl_core::aws_calls::{Audit, RecordingAuditor};
 use etl_core::stage::{invoke_json, logical_date_of};
 use etl_core::{Config, Context, StageError};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -105,7 +106,15 @@ where
     Fut: Future<Output = Result<O, StageError>> + Send,
 {
     init_tracing();
-    let ctx = Arc::new(Context::new(Config::from_env()?).await?);
+    // Connects to nothing and reads no secret: anything that fails here ends the process
+    // (Runtime.ExitError), which no Retry of ours matches. Secrets are read by `handle`.
+    let config = Config::from_env()?;
+    // The binary is its function: every AWS call is its own, recorded for `etl iam report`
+    // when ETL_AWS_CALL_LOG is set (etl_core::aws_calls).
+    let audit = Audit::new(RecordingAuditor::from_env(&config)).for_function(stage_name);
+    // Boxed: the SDK's configuration loading inside is deep enough to overflow the
+    // compiler's layout recursion limit in the binaries' `main`.
+    let ctx = Arc::new(Box::pin(Context::with_audit(config, audit)).await?);
     let stage = Arc::new(stage);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = Arc::clone(&ctx);
@@ -116,7 +125,9 @@ where
             logical_date = logical_date_of(&event.payload).unwrap_or("-"),
         );
         async move {
-            let result = invoke_json(event.payload, |e| stage(ctx, e)).await;
+            // Boxed: the runtime's service layers nest this future, and a stage's (SDK calls
+            // inside) is deep enough to overflow the compiler's layout depth limit.
+            let result = Box::pin(handle(&ctx, event.payload, stage.as_ref())).await;
             if let Err(err) = &result {
                 tracing::error!(error_type = err.kind().as_str(), error = %err, "stage failed");
             }
@@ -127,9 +138,97 @@ where
     .await
 }
 
+/// One invocation: the secrets the stage may need, read on the first invocation (cached
+/// afterwards), then the stage on the decoded event. Secrets Manager being unreachable is a
+/// `Retryable` error of this invocation, which the state machine retries.
+pub async fn handle<E, O, F, Fut>(
+    ctx: &Arc<Context>,
+    payload: Value,
+    stage: &F,
+) -> Result<Value, StageError>
+where
+    E: DeserializeOwned,
+    O: Serialize,
+    F: Fn(Arc<Context>, E) -> Fut,
+    Fut: Future<Output = Result<O, StageError>>,
+{
+    ctx.resolve_secrets().await?;
+    invoke_json(payload, |e| stage(Arc::clone(ctx), e)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etl_core::{EnvSource, ErrorKind};
+
+    /// Settings as a deployed function has them (secret ARNs, no URLs), with Secrets Manager
+    /// on a port nothing listens on. The dummy keys come from an env file, as locally, so
+    /// that the SDK does not look for credentials elsewhere.
+    fn unreachable_secrets_manager() -> EnvSource {
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let file = std::env::temp_dir().join(format!("lambda-support-env-{}", std::process::id()));
+        std::fs::write(
+            &file,
+            "AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n",
+        )
+        .unwrap();
+        let env = EnvSource::process_and_file(&file).unwrap();
+        let _ = std::fs::remove_file(&file);
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl/db-AbCdEf";
+        env.with("AWS_LAMBDA_FUNCTION_NAME", "hr-schema")
+            .with("AWS_REGION", "us-east-1")
+            .with("AWS_SESSION_TOKEN", "")
+            .with(
+                "AWS_ENDPOINT_URL",
+                &format!("http://127.0.0.1:{closed_port}"),
+            )
+            .with("AWS_TIMEOUT_SECS", "5")
+            .with("DATABASE_URL", "")
+            .with("DATABASE_SECRET_ARN", arn)
+            .with("ELASTICSEARCH_URL", "")
+            .with("ELASTICSEARCH_SECRET_ARN", arn)
+    }
+
+    #[tokio::test]
+    async fn init_reads_no_secret_and_an_unreachable_secrets_manager_is_retryable() {
+        let config = Config::from_source(&unreachable_secrets_manager()).unwrap();
+        // What `run` does before the runtime loop: must succeed without any network.
+        let ctx = Arc::new(Context::new(config).await.unwrap());
+        assert_eq!(ctx.database_secret_reads(), 0);
+
+        let needs_database = |ctx: Arc<Context>, _event: Value| async move {
+            ctx.postgres().await.map(|_| Value::Null)
+        };
+        let err = handle(&ctx, serde_json::json!({}), &needs_database)
+            .await
+            .unwrap_err();
+        // The Elasticsearch secret is read first, at the start of the invocation.
+        assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
+        assert!(
+            err.to_string().contains("ELASTICSEARCH_SECRET_ARN"),
+            "{err}"
+        );
+        let diagnostic = Diagnostic::from(StageFailure(err));
+        assert_eq!(diagnostic.error_type, "Retryable");
+
+        // Without the Elasticsearch secret, the stage's first use of the database reads its
+        // secret, and fails the same retryable way.
+        let env = unreachable_secrets_manager().with("ELASTICSEARCH_SECRET_ARN", "");
+        let ctx = Arc::new(
+            Context::new(Config::from_source(&env).unwrap())
+                .await
+                .unwrap(),
+        );
+        let err = handle(&ctx, serde_json::json!({}), &needs_database)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
+        assert!(err.to_string().contains("DATABASE_SECRET_ARN"), "{err}");
+        assert_eq!(ctx.database_secret_reads(), 1);
+    }
 
     #[test]
     fn format_follows_lambda_log_format_and_defaults_to_json() {

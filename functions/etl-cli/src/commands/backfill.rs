@@ -17,7 +17,10 @@ use super::{context, exit_code, load_template};
 use crate::cli::BackfillArgs;
 
 pub async fn backfill(template: Option<PathBuf>, args: BackfillArgs) -> anyhow::Result<ExitCode> {
-    let (faults, lambda_limits) = (args.execution.faults.clone(), args.execution.lambda_limits()?);
+    let (faults, lambda_limits) = (
+        args.execution.faults.clone(),
+        args.execution.lambda_limits()?,
+    );
     let (host, time_scale) = args.execution.checked()?;
     let (machine, from, to, reprocess) = (args.machine, args.from, args.to, args.reprocess);
     if from > to {

@@ -4,6 +4,7 @@
 pub mod backfill;
 pub mod bench;
 pub mod check;
+pub mod iam;
 pub mod invoke;
 pub mod list;
 pub mod report;

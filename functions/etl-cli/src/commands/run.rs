@@ -15,7 +15,10 @@ use crate::cli::RunArgs;
 const ALL: &str = "all";
 
 pub async fn run(template: Option<PathBuf>, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (faults, lambda_limits) = (args.execution.faults.clone(), args.execution.lambda_limits()?);
+    let (faults, lambda_limits) = (
+        args.execution.faults.clone(),
+        args.execution.lambda_limits()?,
+    );
     let (host, time_scale) = args.execution.checked()?;
     let template = load_template(template)?;
     let names = machines_to_run(&template, &args.machine)?;

@@ -7,29 +7,34 @@
 //!
 //! Credentials on AWS come from Secrets Manager: with `DATABASE_SECRET_ARN` (or
 //! `ELASTICSEARCH_SECRET_ARN`) set and `DATABASE_URL` (or `ELASTICSEARCH_URL`) unset, the
-//! setting's [`Source`] is [`Source::Secret`] and [`crate::Context::new`] fetches the secret once
-//! (see [`Config::resolve_secrets`], in [`crate::secrets`]). The explicit URL always wins, for
-//! local development.
+//! setting's [`Source`] is [`Source::Secret`] and the [`crate::Context`] fetches the secret
+//! when it is first needed, inside an invocation (see [`crate::secrets`]). The explicit URL
+//! always wins, for local development.
+//!
+//! PostgreSQL's TLS settings ([`TlsSettings`]) are decided here: `sslmode` from the connection
+//! string (`DATABASE_URL`, or the secret's), [`SslMode::DEFAULT`] (`verify-full`) without one;
+//! extra trusted CAs from `sslrootcert` and `DATABASE_CA_FILE`.
 //!
 //! Pure: reading an [`EnvSource`] and validating it. Nothing here is async or talks to a
 //! service, so the layers above (secrets, clients) may use it but it uses none of them.
 
 mod env;
+mod postgres;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use url::Url;
 
 pub use crate::error::ConfigError;
 pub use env::{find_env_file, parse_env_file, EnvSource};
+pub use postgres::{parse_connection_string, CaFile, ConnectionString, SslMode, TlsSettings};
 
 /// Where a connection setting comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// An explicit URL in the environment (`DATABASE_URL`, `ELASTICSEARCH_URL`).
     Env,
-    /// A Secrets Manager secret, fetched by [`Config::resolve_secrets`].
+    /// A Secrets Manager secret, fetched by [`crate::Context`] when first needed.
     Secret { arn: String },
     /// Nothing set outside Lambda: the local stand-in's default address.
     LocalDefault,
@@ -40,9 +45,14 @@ pub enum Source {
 
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
+    /// Everything but TLS; its `ssl_mode` is `disable` or `require` to match [`Self::tls`].
     pub config: tokio_postgres::Config,
     pub connect_timeout: Duration,
     pub source: Source,
+    pub tls: TlsSettings,
+    /// `DATABASE_CA_FILE`: trusted whatever the connection string says, so it applies to a
+    /// secret's settings too.
+    pub ca_file_env: Vec<CaFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +94,8 @@ const DEFAULT_BUCKET: &str = "etl-lake-local";
 /// The variables naming the secrets (the SAM template sets them from its parameters).
 pub const DATABASE_SECRET_VAR: &str = "DATABASE_SECRET_ARN";
 pub const ELASTICSEARCH_SECRET_VAR: &str = "ELASTICSEARCH_SECRET_ARN";
+/// Extra CA certificates (PEM) trusted for PostgreSQL besides the built-in RDS bundle.
+pub const DATABASE_CA_FILE_VAR: &str = "DATABASE_CA_FILE";
 
 impl Config {
     /// Process environment, plus `.services/env` when one is found (local runs).
@@ -143,30 +155,79 @@ impl PostgresConfig {
             // Replaced by the secret's settings before any connection is made.
             _ => DEFAULT_DATABASE_URL,
         };
-        let config = tokio_postgres::Config::from_str(url).map_err(|_| ConfigError::Invalid {
+        // The parser's messages never quote the input, which can hold the password.
+        let parsed = parse_connection_string(url).map_err(|reason| ConfigError::Invalid {
             var: "DATABASE_URL",
-            // The parser's message can quote the input, password included.
-            reason: "not a PostgreSQL connection string (postgres://user:password@host:port/db)"
-                .into(),
+            reason,
         })?;
+        let ca_file_env = env
+            .get(DATABASE_CA_FILE_VAR)
+            .map(|paths| {
+                std::env::split_paths(paths)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(|path| CaFile {
+                        path,
+                        var: DATABASE_CA_FILE_VAR,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let connect_timeout = seconds(env, "DATABASE_CONNECT_TIMEOUT_SECS", 5)?;
-        Ok(Self::new(config, connect_timeout, source))
+        Ok(Self::new(
+            parsed,
+            "DATABASE_URL",
+            connect_timeout,
+            source,
+            ca_file_env,
+        ))
     }
 
-    /// The application name and connect timeout are set here, so a connection configuration
-    /// from a secret gets them too.
+    /// The application name, connect timeout and TLS settings are set here, so a connection
+    /// configuration from a secret gets them too. `var` names where `connection` came from.
     pub(crate) fn new(
-        mut config: tokio_postgres::Config,
+        connection: ConnectionString,
+        var: &'static str,
         connect_timeout: Duration,
         source: Source,
+        ca_file_env: Vec<CaFile>,
     ) -> Self {
+        let ConnectionString {
+            mut config,
+            sslmode,
+            sslrootcert,
+        } = connection;
+        let mode = sslmode.unwrap_or(SslMode::DEFAULT);
         config.connect_timeout(connect_timeout);
         config.application_name("etl");
+        // tokio-postgres only negotiates; whether and how the certificate is checked is the
+        // connector's job (crate::postgres_tls). `Require` never falls back to plaintext.
+        config.ssl_mode(match mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let mut ca_files: Vec<CaFile> = sslrootcert
+            .map(|path| CaFile { path, var })
+            .into_iter()
+            .collect();
+        ca_files.extend(ca_file_env.iter().cloned());
         Self {
             config,
             connect_timeout,
             source,
+            tls: TlsSettings { mode, ca_files },
+            ca_file_env,
         }
+    }
+
+    /// These settings with the connection (and its TLS settings) replaced by a secret's.
+    pub(crate) fn with_connection(&self, connection: ConnectionString, var: &'static str) -> Self {
+        Self::new(
+            connection,
+            var,
+            self.connect_timeout,
+            self.source.clone(),
+            self.ca_file_env.clone(),
+        )
     }
 }
 
@@ -415,6 +476,59 @@ mod tests {
         let config = Config::from_source(&lambda).unwrap();
         assert_eq!(config.postgres.source, Source::Unset);
         assert_eq!(config.elasticsearch.source, Source::Unset);
+    }
+
+    #[test]
+    fn database_tls_defaults_to_verify_full_and_takes_the_url_and_ca_file() {
+        let config = Config::from_source(&EnvSource::default()).unwrap().postgres;
+        assert_eq!(config.tls.mode, SslMode::VerifyFull);
+        assert!(config.tls.ca_files.is_empty());
+        assert_eq!(
+            config.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+
+        let env = EnvSource::from_pairs([
+            (
+                "DATABASE_URL",
+                "postgres://etl:pw@127.0.0.1:5433/etl?sslmode=verify-ca&sslrootcert=/a/ca.crt",
+            ),
+            ("DATABASE_CA_FILE", "/b/one.pem:/b/two.pem"),
+        ]);
+        let config = Config::from_source(&env).unwrap().postgres;
+        assert_eq!(config.tls.mode, SslMode::VerifyCa);
+        let files: Vec<(&str, &str)> = config
+            .tls
+            .ca_files
+            .iter()
+            .map(|f| (f.path.to_str().unwrap(), f.var))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("/a/ca.crt", "DATABASE_URL"),
+                ("/b/one.pem", "DATABASE_CA_FILE"),
+                ("/b/two.pem", "DATABASE_CA_FILE")
+            ]
+        );
+
+        let env =
+            EnvSource::from_pairs([("DATABASE_URL", "postgres://etl@db/etl?sslmode=disable")]);
+        let config = Config::from_source(&env).unwrap().postgres;
+        assert_eq!(config.tls.mode, SslMode::Disable);
+        assert_eq!(
+            config.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable
+        );
+
+        let env =
+            EnvSource::from_pairs([("DATABASE_URL", "postgres://u:s3cret@db/etl?sslmode=prefer")]);
+        let err = Config::from_source(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("DATABASE_URL") && err.contains("verify-full"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -11,8 +11,16 @@ pub const DEFAULT_ROWS: u64 = 500_000;
 pub const DEFAULT_PARTITION_ROWS: u32 = 10_000;
 pub const DEFAULT_PARTITIONS_PER_TASK: u32 = 5;
 pub const DEFAULT_SEED: u64 = 42;
-/// 100× the seed's volume: more than that is a typo, not a run.
-pub const MAX_ROWS: u64 = 50_000_000;
+/// 20× the seed's volume. unify must read it all inside its 600 s timeout at 1024 MB
+/// (0.58 vCPU): 500k rows take about 1.1 s on two local cores (BENCHMARKS.md), so about 4 s
+/// on Lambda's share, and 10M about 80 s plus S3 transfer.
+pub const MAX_ROWS: u64 = 10_000_000;
+/// Map items one execution can carry: each adds about 8 events to the execution history,
+/// which Step Functions caps at 25,000 events.
+pub const MAX_GENERATE_TASKS: usize = 1_000;
+/// The plan's output travels in the execution's state, capped at 256 KiB; this leaves room
+/// for the rest of the state.
+pub const MAX_PLAN_BYTES: usize = 192 * 1024;
 pub const MAX_PARTITION_ROWS: u32 = 1_000_000;
 pub const MAX_PARTITIONS_PER_TASK: u32 = 100;
 
@@ -118,7 +126,7 @@ pub fn plan(event: &PlanEvent) -> Result<(RunSize, Vec<GenerateTask>), StageErro
         )));
     }
     let partitions: Vec<u32> = (0..size.partitions).collect();
-    let tasks = partitions
+    let tasks: Vec<GenerateTask> = partitions
         .chunks(per_task as usize)
         .map(|chunk| GenerateTask {
             logical_date: event.logical_date,
@@ -129,7 +137,29 @@ pub fn plan(event: &PlanEvent) -> Result<(RunSize, Vec<GenerateTask>), StageErro
             execution: event.execution.clone(),
         })
         .collect();
+    check_fits_one_execution(&tasks)?;
     Ok((size, tasks))
+}
+
+/// Refuses, up front, a plan whose Map would break Step Functions' limits at run time.
+fn check_fits_one_execution(tasks: &[GenerateTask]) -> Result<(), StageError> {
+    if tasks.len() > MAX_GENERATE_TASKS {
+        return Err(StageError::invalid_input(format!(
+            "{} generate tasks: at most {MAX_GENERATE_TASKS} fit one execution's history; \
+             raise partitions_per_task or partition_rows",
+            tasks.len()
+        )));
+    }
+    let bytes = serde_json::to_vec(tasks)
+        .map_err(|e| StageError::invalid_input(format!("the plan does not serialise: {e}")))?
+        .len();
+    if bytes > MAX_PLAN_BYTES {
+        return Err(StageError::invalid_input(format!(
+            "the plan is {bytes} bytes: at most {MAX_PLAN_BYTES} fit the execution's 256 KiB \
+             state; use fewer, larger partitions"
+        )));
+    }
+    Ok(())
 }
 
 pub async fn run(ctx: &Context, event: PlanEvent) -> Result<PlanOutput, StageError> {
@@ -192,6 +222,30 @@ mod tests {
         assert_eq!(size.partitions, 3);
         assert_eq!(size.rows_in(2).unwrap(), 5_001);
         assert!(size.rows_in(3).is_err());
+    }
+
+    #[test]
+    fn a_plan_beyond_step_functions_limits_is_refused_up_front() {
+        // Accepted before the limits were derived from the services: 50M rows made 1,000
+        // items but a 1.7 MB state at 1,000-row partitions; 10,000 items broke the history.
+        let mut too_many_items = event(Some(10_000_000), Some(1_000));
+        too_many_items.partitions_per_task = Some(5);
+        let err = plan(&too_many_items).unwrap_err();
+        assert_eq!(err.kind(), etl_core::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("2000 generate tasks"), "{err}");
+
+        let mut too_big_a_state = event(Some(9_999_900), Some(100));
+        too_big_a_state.partitions_per_task = Some(100);
+        let err = plan(&too_big_a_state).unwrap_err();
+        assert_eq!(err.kind(), etl_core::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("256 KiB"), "{err}");
+
+        let old_maximum = plan(&event(Some(50_000_000), None)).unwrap_err();
+        assert_eq!(old_maximum.kind(), etl_core::ErrorKind::InvalidInput);
+
+        let (_, largest) = plan(&event(Some(MAX_ROWS), None)).unwrap();
+        let bytes = serde_json::to_vec(&largest).unwrap().len();
+        assert!(largest.len() <= MAX_GENERATE_TASKS && bytes <= MAX_PLAN_BYTES);
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub async fn run(ctx: &Context, event: ReportEvent) -> Result<ReportOutput, Stag
 /// An object this stage reads from the bucket: its absence means an earlier stage has not run
 /// for the date, which is the caller's mistake (`InvalidInput`, with `missing` as the message).
 async fn required(ctx: &Context, key: &str, missing: String) -> Result<Bytes, StageError> {
-    s3::get_if_exists(ctx, &ctx.config.bucket, key)
+    // Listed first: the role may list curated/marketing/ only, and a GET of a missing key
+    // without s3:ListBucket on the whole bucket is AccessDenied, not NoSuchKey.
+    s3::get_if_listed(ctx, &ctx.config.bucket, key)
         .await?
         .ok_or_else(|| StageError::invalid_input(missing))
 }

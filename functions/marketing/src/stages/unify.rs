@@ -2,7 +2,7 @@
 //! corrupt or inconsistent (with a reason file), and writes the rest as the master dataset,
 //! Parquet plus CSV, to `curated/marketing/dt=…/` and to a local directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +30,11 @@ const CHECKED_AHEAD: usize = CHECK_BATCH;
 /// Where the local copy goes when neither the event nor `MARKETING_LOCAL_DIR` says: the
 /// system temp dir, which is `/tmp` (the only writable place) inside Lambda.
 const LOCAL_DIR_VAR: &str = "MARKETING_LOCAL_DIR";
+/// How many dates' local copies stay on disk (default `LOCAL_KEEP_DEFAULT`): a warm Lambda
+/// container keeps `/tmp` between invocations, and each date's copy is about 76 MB at the
+/// seed's volume, so a backfill through one container would fill its 2 GB otherwise.
+const LOCAL_KEEP_VAR: &str = "MARKETING_LOCAL_KEEP_DATES";
+const LOCAL_KEEP_DEFAULT: usize = 3;
 const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +126,42 @@ fn local_base(event: &UnifyEvent) -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("etl-pipelines"))
 }
 
+fn local_keep() -> usize {
+    std::env::var(LOCAL_KEEP_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|keep| *keep >= 1)
+        .unwrap_or(LOCAL_KEEP_DEFAULT)
+}
+
+/// Removes the oldest dates' local copies so that, with the one about to be written, at most
+/// `keep` remain. The copies are a convenience (the master dataset is in S3), so a copy that
+/// cannot be removed is logged, not fatal.
+fn prune_local_copies(root: &Path, writing: LogicalDate, keep: usize) {
+    let current = writing.partition();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut others: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("dt=") && *name != current)
+        .collect();
+    // `dt=YYYY-MM-DD` sorts by date.
+    others.sort_unstable();
+    let excess = (others.len() + 1).saturating_sub(keep);
+    for name in others.into_iter().take(excess) {
+        let dir = root.join(&name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::info!(dir = %dir.display(), "removed an older local copy"),
+            Err(err) => {
+                tracing::warn!(dir = %dir.display(), error = %err, "could not remove an older local copy");
+            }
+        }
+    }
+}
+
 /// One raw partition, downloaded.
 struct RawPartition {
     number: u32,
@@ -170,7 +211,9 @@ async fn unify(ctx: &Context, event: &UnifyEvent) -> Result<UnifyOutput, StageEr
     s3::delete_prefix(ctx, bucket, &quarantine_prefix(date)).await?;
     let (partitions, ignored_keys) = list_partitions(ctx, date).await?;
     let partition_count = partitions.len();
-    let local_dir = local_base(event).join("marketing").join(date.partition());
+    let local_root = local_base(event).join("marketing");
+    prune_local_copies(&local_root, date, local_keep());
+    let local_dir = local_root.join(date.partition());
     let (parquet_key, csv_key) = master_keys(date);
 
     let Finished {
@@ -578,4 +621,46 @@ async fn quarantine(
     )
     .await?;
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dates_left(root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn older_local_copies_are_pruned_to_the_newest_few() {
+        let root = std::env::temp_dir().join(format!("unify-prune-{}", std::process::id()));
+        for day in 1..=5 {
+            let dir = root.join(format!("dt=2026-11-0{day}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("marketing_master_dataset.csv"), b"x").unwrap();
+        }
+        std::fs::create_dir_all(root.join("not-a-date")).unwrap();
+
+        prune_local_copies(&root, "2026-11-06".parse().unwrap(), 3);
+        assert_eq!(
+            dates_left(&root),
+            ["dt=2026-11-04", "dt=2026-11-05", "not-a-date"],
+            "two others are kept, so with the date being written there are three"
+        );
+
+        // Re-running a date that is already there keeps it and counts it once.
+        prune_local_copies(&root, "2026-11-05".parse().unwrap(), 2);
+        assert_eq!(dates_left(&root), ["dt=2026-11-05", "not-a-date"]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_missing_local_root_is_not_an_error() {
+        prune_local_copies(Path::new("/nonexistent/etl"), "2026-11-06".parse().unwrap(), 3);
+    }
 }
