@@ -278,6 +278,8 @@ impl Scheduled {
     }
 }
 
+// One scenario end to end, step by step: split up, the order of its steps would be lost.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn schedules_apply_creates_the_templates_schedules_once_and_delete_removes_them() {
     let s = Scheduled::deploy("apply").await;

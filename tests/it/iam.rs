@@ -78,7 +78,11 @@ async fn a_call_the_boundary_denies_fails_the_stage_naming_function_action_and_r
         .ctx
         .for_function_with("marketing-plan", Arc::new(auditor));
     let err = plan::run(&denied, plan_event(1000)).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Fatal, "AccessDenied is not retryable");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Fatal,
+        "AccessDenied is not retryable"
+    );
     let message = err.to_string();
     for part in [
         "AccessDenied",
@@ -89,13 +93,17 @@ async fn a_call_the_boundary_denies_fails_the_stage_naming_function_action_and_r
         assert!(message.contains(part), "{part:?} not in: {message}");
     }
     // Denied before it was sent: nothing was deleted.
-    let raw = s3::list(&env.ctx, &bucket, &raw_prefix(date())).await.unwrap();
+    let raw = s3::list(&env.ctx, &bucket, &raw_prefix(date()))
+        .await
+        .unwrap();
     assert_eq!(raw.len(), 4, "{raw:?}");
 
     // The deployed template allows it.
     let pruned = plan::run(&planner, plan_event(1000)).await.unwrap();
     assert_eq!(pruned.tasks.len(), 1);
-    let raw = s3::list(&env.ctx, &bucket, &raw_prefix(date())).await.unwrap();
+    let raw = s3::list(&env.ctx, &bucket, &raw_prefix(date()))
+        .await
+        .unwrap();
     assert_eq!(raw.len(), 2, "{raw:?}");
 }
 
@@ -122,9 +130,13 @@ async fn a_missing_key_is_access_denied_to_a_function_that_may_list_only_a_prefi
 #[tokio::test]
 async fn a_report_of_a_date_never_unified_is_invalid_input_not_access_denied() {
     let env = lake().await;
-    let err = call_in_process(&env.ctx, "marketing-report", json!({ "logical_date": DATE }))
-        .await
-        .unwrap_err();
+    let err = call_in_process(
+        &env.ctx,
+        "marketing-report",
+        json!({ "logical_date": DATE }),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("unify that date first"), "{err}");
 }
@@ -153,14 +165,22 @@ fn etl_iam_report_counts_calls_lists_unused_grants_and_fails_on_a_denial() {
         .key("curated/marketing/dt=2026-11-25/master.parquet");
     let log = std::env::temp_dir().join(format!("iam-calls-{}.jsonl", unique_suffix()));
     std::fs::write(&log, record(allowed.clone(), bucket) + "\n").unwrap();
-    let args = ["iam", "report", "--calls", log.to_str().unwrap(), "--markdown"];
+    let args = [
+        "iam",
+        "report",
+        "--calls",
+        log.to_str().unwrap(),
+        "--markdown",
+    ];
     let out = output(&mut command(&args));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    assert!(stdout.contains("| marketing-report | 1 | 1 | 0 |"), "{stdout}");
+    assert!(
+        stdout.contains("| marketing-report | 1 | 1 | 0 |"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ReadCuratedMarketing"), "{stdout}");
-    assert!(stdout.contains("WriteReports | `s3:AbortMultipartUpload`"), "{stdout}");
-    assert!(!stdout.contains("WriteReports | `s3:PutObject`"), "{stdout}");
+    assert!(!stdout.contains("WriteReports"), "{stdout}");
 
     let both = record(allowed, bucket) + "\n" + &record(denied, bucket) + "\n";
     std::fs::write(&log, both).unwrap();
@@ -168,7 +188,9 @@ fn etl_iam_report_counts_calls_lists_unused_grants_and_fails_on_a_denial() {
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("marketing-report may not s3:DeleteObject on arn:aws:s3:::etl-lake/curated/marketing/"),
+        stdout.contains(
+            "marketing-report may not s3:DeleteObject on arn:aws:s3:::etl-lake/curated/marketing/"
+        ),
         "{stdout}"
     );
     let _ = std::fs::remove_file(&log);
@@ -203,7 +225,10 @@ async fn every_function_may_read_the_secrets_it_is_deployed_with() {
     let env = TestEnv::new(&[Service::Postgres]).await;
     let client = aws_sdk_secretsmanager::Client::new(env.ctx.aws_config());
     let db = create_secret(&client, &json!({ "url": env.db.url }).to_string()).await;
-    let es_url = env.env.get("ELASTICSEARCH_URL").unwrap_or("http://127.0.0.1:9200");
+    let es_url = env
+        .env
+        .get("ELASTICSEARCH_URL")
+        .unwrap_or("http://127.0.0.1:9200");
     let es = create_secret(&client, &json!({ "url": es_url }).to_string()).await;
     let secrets = env
         .env
@@ -229,7 +254,8 @@ async fn every_function_may_read_the_secrets_it_is_deployed_with() {
         let ctx = integration_tests::iam::audited_context(config)
             .await
             .for_function(function);
-        ctx.postgres()
+        let _connection = ctx
+            .postgres()
             .await
             .unwrap_or_else(|e| panic!("{function}: {e}"));
         ctx.resolve_secrets()

@@ -34,8 +34,9 @@ fn local_dir(env: &TestEnv) -> std::path::PathBuf {
 }
 
 async fn unify_and_report(env: &TestEnv) -> (unify::UnifyOutput, report::ReportOutput) {
+    // As the functions: their AWS calls checked against template.yaml (tests/support/iam.rs).
     let unified = unify::run(
-        &env.ctx,
+        &env.ctx.for_function("marketing-unify"),
         UnifyEvent {
             logical_date: date(),
             execution: None,
@@ -45,7 +46,7 @@ async fn unify_and_report(env: &TestEnv) -> (unify::UnifyOutput, report::ReportO
     .await
     .unwrap();
     let reported = report::run(
-        &env.ctx,
+        &env.ctx.for_function("marketing-report"),
         ReportEvent {
             logical_date: date(),
             execution: None,

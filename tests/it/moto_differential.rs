@@ -250,6 +250,8 @@ fn unique(prefix: &str) -> String {
 }
 
 /// One test, run in order: moto's stub queue is shared by every function in the region.
+// One scenario end to end, step by step: split up, the order of its steps would be lost.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn local_runner_matches_motos_engine() {
     let moto = Moto::connect().await;

@@ -4,9 +4,9 @@
 
 use etl_core::{LogicalDate, Service};
 use integration_tests::TestEnv;
+use marketing::stages::generate;
 use marketing::stages::plan::{self, PlanEvent};
 use marketing::stages::unify::{self, UnifyEvent};
-use marketing::stages::generate;
 
 const DATES: [&str; 5] = [
     "2026-11-01",

@@ -312,8 +312,7 @@ fn describe_s3_bucket(call: &mut ApiCall, input: &Input) -> bool {
         input.downcast_ref::<op::list_multipart_uploads::ListMultipartUploadsInput>()
     {
         call.bucket = owned(i.bucket());
-    } else if let Some(i) =
-        input.downcast_ref::<op::get_bucket_location::GetBucketLocationInput>()
+    } else if let Some(i) = input.downcast_ref::<op::get_bucket_location::GetBucketLocationInput>()
     {
         call.bucket = owned(i.bucket());
     } else {
@@ -513,9 +512,19 @@ mod tests {
         let body = ByteStream::from_static(b"x");
         let _ = s3.put_object().bucket("b").key("k").body(body).send().await;
         check("PutObject");
-        let _ = s3.create_multipart_upload().bucket("b").key("k").send().await;
+        let _ = s3
+            .create_multipart_upload()
+            .bucket("b")
+            .key("k")
+            .send()
+            .await;
         check("CreateMultipartUpload");
-        let up = s3.upload_part().bucket("b").key("k").upload_id("u").part_number(1);
+        let up = s3
+            .upload_part()
+            .bucket("b")
+            .key("k")
+            .upload_id("u")
+            .part_number(1);
         let _ = up.body(ByteStream::from_static(b"x")).send().await;
         check("UploadPart");
         let done = CompletedMultipartUpload::builder().build();
@@ -527,7 +536,11 @@ mod tests {
         check("AbortMultipartUpload");
         let _ = s3.delete_object().bucket("b").key("k").send().await;
         check("DeleteObject");
-        let copy = s3.copy_object().bucket("b").key("k").copy_source("src/a%20b");
+        let copy = s3
+            .copy_object()
+            .bucket("b")
+            .key("k")
+            .copy_source("src/a%20b");
         let _ = copy.send().await;
         let mut copied = expected("CopyObject").key("k");
         copied.copy_source = Some("src/a%20b".into());
@@ -538,7 +551,11 @@ mod tests {
     async fn listings_and_batch_deletes_carry_their_condition_keys_and_keys() {
         let auditor = Arc::new(DenyAll::default());
         let (s3, _) = clients(&auditor);
-        let list = s3.list_objects_v2().bucket("b").prefix("raw/").delimiter("/");
+        let list = s3
+            .list_objects_v2()
+            .bucket("b")
+            .prefix("raw/")
+            .delimiter("/");
         let _ = list.max_keys(7).send().await;
         let mut listed = expected("ListObjectsV2").prefix("raw/");
         listed.delimiter = Some("/".into());

@@ -37,7 +37,10 @@ pub fn load_template(path: Option<PathBuf>) -> anyhow::Result<Template> {
 
 pub async fn context() -> anyhow::Result<Arc<Context>> {
     let config = Config::from_env().context("configuration")?;
-    Ok(Arc::new(Context::new(config).await?))
+    let ctx = Context::new(config).await?;
+    // Elasticsearch's settings may live in a secret; stages cannot wait for it mid-call.
+    ctx.resolve_secrets().await?;
+    Ok(Arc::new(ctx))
 }
 
 pub fn today() -> LogicalDate {

@@ -654,13 +654,17 @@ mod tests {
         );
 
         // Re-running a date that is already there keeps it and counts it once.
-        prune_local_copies(&root, "2026-11-05".parse().unwrap(), 2);
+        prune_local_copies(&root, "2026-11-05".parse().unwrap(), 1);
         assert_eq!(dates_left(&root), ["dt=2026-11-05", "not-a-date"]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn a_missing_local_root_is_not_an_error() {
-        prune_local_copies(Path::new("/nonexistent/etl"), "2026-11-06".parse().unwrap(), 3);
+        prune_local_copies(
+            Path::new("/nonexistent/etl"),
+            "2026-11-06".parse().unwrap(),
+            3,
+        );
     }
 }
