@@ -11,9 +11,9 @@ use etl_core::{s3, Context, ErrorKind, LogicalDate, Service};
 use iam_contract::Contract;
 use integration_tests::cli::{command, output, text};
 use integration_tests::iam::template_path;
+use integration_tests::marketing::{generate_marketing_day, marketing_lake};
 use integration_tests::{unique_suffix, TestEnv};
 use marketing::dataset::raw_prefix;
-use marketing::stages::generate;
 use marketing::stages::plan::{self, PlanEvent};
 use marketing::stages::unify::master_keys;
 use serde_json::json;
@@ -22,13 +22,6 @@ const DATE: &str = "2026-11-25";
 
 fn date() -> LogicalDate {
     DATE.parse().unwrap()
-}
-
-async fn lake() -> TestEnv {
-    TestEnv::with_lake(&[Service::Postgres, Service::S3])
-        .await
-        .with_schema()
-        .await
 }
 
 fn plan_event(rows: u64) -> PlanEvent {
@@ -58,14 +51,11 @@ fn contract_without_replaced_prefixes(env: &TestEnv) -> Contract {
 
 #[tokio::test]
 async fn a_call_the_boundary_denies_fails_the_stage_naming_function_action_and_resource() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let bucket = env.ctx.config.bucket.clone();
     // Four raw partitions, written as the functions write them (checked, allowed).
+    generate_marketing_day(&env, plan_event(2000)).await;
     let planner = env.ctx.for_function("marketing-plan");
-    let generator = env.ctx.for_function("marketing-generate");
-    for task in plan::run(&planner, plan_event(2000)).await.unwrap().tasks {
-        generate::run(&generator, task).await.unwrap();
-    }
 
     // A re-run with fewer rows prunes two partitions: DeleteObject, which the boundary
     // without DataLakeReplacedPrefixes denies.
@@ -109,7 +99,7 @@ async fn a_call_the_boundary_denies_fails_the_stage_naming_function_action_and_r
 
 #[tokio::test]
 async fn a_missing_key_is_access_denied_to_a_function_that_may_list_only_a_prefix() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let bucket = env.ctx.config.bucket.clone();
     let (parquet_key, _) = master_keys(date());
     let report: Context = env.ctx.for_function("marketing-report");
@@ -129,7 +119,7 @@ async fn a_missing_key_is_access_denied_to_a_function_that_may_list_only_a_prefi
 
 #[tokio::test]
 async fn a_report_of_a_date_never_unified_is_invalid_input_not_access_denied() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let err = call_in_process(
         &env.ctx,
         "marketing-report",
@@ -270,7 +260,7 @@ async fn every_function_may_read_the_secrets_it_is_deployed_with() {
 /// stream uploads hold s3:AbortMultipartUpload for it.
 #[tokio::test]
 async fn an_abandoned_multipart_upload_is_aborted_by_the_function() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let bucket = env.ctx.config.bucket.clone();
     let unify = env.ctx.for_function("marketing-unify");
     let key = format!("curated/marketing/dt={DATE}/abandoned.parquet");

@@ -93,16 +93,21 @@ fn scheduled(cadence: &str, params: Value) -> Value {
     json!({"scheduled_time": "2026-11-26T00:30:00Z", "cadence": cadence, "params": params})
 }
 
-#[tokio::test]
-async fn hr_setup_and_hr_tasks_retry_lambda_service_errors() {
-    let env = TestEnv::with_lake(LAKE).await;
+/// hr-setup's one Task, faulted; the other machines need the schema it applies.
+async fn apply_schema_with_faults(env: &TestEnv) {
     run_with_faults(
-        &env,
+        env,
         "hr-setup",
         json!({"logical_date": "2026-11-25"}),
         &["ApplySchema"],
     )
     .await;
+}
+
+#[tokio::test]
+async fn hr_setup_and_hr_tasks_retry_lambda_service_errors() {
+    let env = TestEnv::with_lake(LAKE).await;
+    apply_schema_with_faults(&env).await;
     run_with_faults(
         &env,
         "hr",
@@ -141,13 +146,7 @@ async fn clickstream_tasks_retry_lambda_service_errors() {
 async fn marketing_tasks_retry_lambda_service_errors() {
     let env = TestEnv::with_lake(&[Service::Postgres, Service::S3]).await;
     // The run ledger's tables come from hr-setup.
-    run_with_faults(
-        &env,
-        "hr-setup",
-        json!({"logical_date": "2026-11-25"}),
-        &["ApplySchema"],
-    )
-    .await;
+    apply_schema_with_faults(&env).await;
     run_with_faults(
         &env,
         "marketing",

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use etl_cli::functions::call_in_process;
 use etl_cli::runner::{run_machine, RunSettings};
-use etl_core::{s3, ErrorKind, LogicalDate, Service};
+use etl_core::{s3, ErrorKind, LogicalDate};
+use integration_tests::marketing::{generate_marketing_day, marketing_lake};
 use integration_tests::{download, in_process, scalar, template, TestEnv};
 use marketing::dataset::{header, raw_key};
 use marketing::kpi::KpiReport;
-use marketing::stages::generate;
-use marketing::stages::plan::{self, PlanEvent};
+use marketing::stages::plan::PlanEvent;
 use marketing::stages::report::{self, report_keys, ReportEvent};
 use marketing::stages::unify::{self, master_keys, QuarantineKind, UnifyEvent};
 use serde_json::{json, Value};
@@ -20,13 +20,6 @@ const DATE: &str = "2026-11-25";
 
 fn date() -> LogicalDate {
     DATE.parse().unwrap()
-}
-
-async fn lake() -> TestEnv {
-    TestEnv::with_lake(&[Service::Postgres, Service::S3])
-        .await
-        .with_schema()
-        .await
 }
 
 fn local_dir(env: &TestEnv) -> std::path::PathBuf {
@@ -78,10 +71,7 @@ async fn generate(env: &TestEnv, rows: u64, partition_rows: u32) {
         seed: Some(5),
         execution: None,
     };
-    let planned = plan::run(&env.ctx, event).await.unwrap();
-    for task in planned.tasks {
-        generate::run(&env.ctx, task).await.unwrap();
-    }
+    generate_marketing_day(env, event).await;
 }
 
 /// One hand-made row: platform, audience, impressions, ctr (bp), cpc (cents), view
@@ -148,7 +138,7 @@ fn close(actual: &Value, expected: f64, what: &str) {
 
 #[tokio::test]
 async fn kpis_match_an_independent_computation_on_a_hand_made_dataset() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     put_raw(&env, 0, hand_csv()).await;
     let (unified, reported) = unify_and_report(&env).await;
     assert_eq!(
@@ -233,7 +223,7 @@ async fn kpis_match_an_independent_computation_on_a_hand_made_dataset() {
 
 #[tokio::test]
 async fn a_corrupt_partition_is_quarantined_and_the_report_covers_the_rest() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     generate(&env, 3_000, 1_000).await;
     put_raw(&env, 1, "this,is,not\nour,data,at all\n".to_string()).await;
     let mut with_bad_row =
@@ -277,7 +267,7 @@ async fn a_corrupt_partition_is_quarantined_and_the_report_covers_the_rest() {
 
 #[tokio::test]
 async fn an_empty_day_gives_an_empty_but_valid_report() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let (unified, reported) = unify_and_report(&env).await;
     assert_eq!((unified.partitions, unified.rows_out), (0, 0));
     assert_eq!(reported.rows, 0);
@@ -293,7 +283,7 @@ async fn an_empty_day_gives_an_empty_but_valid_report() {
 
 #[tokio::test]
 async fn bad_events_are_rejected_with_invalid_input() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let cases = [
         ("marketing-plan", json!({"logical_date": "2026-02-30"})),
         ("marketing-plan", json!({"logical_date": DATE, "rows": 0})),
@@ -356,7 +346,7 @@ async fn lake_snapshot(env: &TestEnv) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test]
 async fn the_machine_runs_end_to_end_and_a_rerun_gives_the_same_keys_and_bytes() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let template = template();
     let params = json!({"params": {"rows": 25_000, "partition_rows": 10_000, "partitions_per_task": 2, "seed": 3}});
     let first = run_machine(&env.ctx, &template, "marketing", &settings(params.clone()))
@@ -409,7 +399,7 @@ async fn the_machine_runs_end_to_end_and_a_rerun_gives_the_same_keys_and_bytes()
 
 #[tokio::test]
 async fn a_failing_stage_is_recorded_in_the_ledger_then_fails_the_execution() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let template = template();
     let report = run_machine(
         &env.ctx,
@@ -429,7 +419,7 @@ async fn a_failing_stage_is_recorded_in_the_ledger_then_fails_the_execution() {
 
 #[tokio::test]
 async fn a_smaller_rerun_prunes_the_partitions_it_no_longer_has() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     generate(&env, 5_000, 1_000).await;
     let task_keys = |n: u32| (0..n).map(|p| raw_key(date(), p)).collect::<Vec<_>>();
     generate(&env, 2_000, 1_000).await;
@@ -444,7 +434,7 @@ async fn a_smaller_rerun_prunes_the_partitions_it_no_longer_has() {
 
 #[tokio::test]
 async fn uploads_arrive_whole_in_parts_and_carry_a_checksum() {
-    let env = lake().await;
+    let env = marketing_lake().await;
     let size = 2 * s3::PART_SIZE + 12_345;
     let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let key = "curated/test/one-big-chunk.bin";

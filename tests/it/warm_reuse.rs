@@ -2,10 +2,10 @@
 //! them. A backfill through one container must not fill its ephemeral storage: unify keeps
 //! only the newest few dates' local copies.
 
-use etl_core::{LogicalDate, Service};
+use etl_core::LogicalDate;
+use integration_tests::marketing::{generate_marketing_day, marketing_lake};
 use integration_tests::TestEnv;
-use marketing::stages::generate;
-use marketing::stages::plan::{self, PlanEvent};
+use marketing::stages::plan::PlanEvent;
 use marketing::stages::unify::{self, UnifyEvent};
 
 const DATES: [&str; 5] = [
@@ -25,9 +25,7 @@ async fn generate_day(env: &TestEnv, date: LogicalDate) {
         seed: Some(3),
         execution: None,
     };
-    for task in plan::run(&env.ctx, event).await.unwrap().tasks {
-        generate::run(&env.ctx, task).await.unwrap();
-    }
+    generate_marketing_day(env, event).await;
 }
 
 fn local_dates(root: &std::path::Path) -> Vec<String> {
@@ -41,10 +39,7 @@ fn local_dates(root: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_backfill_through_one_process_keeps_tmp_bounded() {
-    let env = TestEnv::with_lake(&[Service::Postgres, Service::S3])
-        .await
-        .with_schema()
-        .await;
+    let env = marketing_lake().await;
     let root = std::env::temp_dir().join(format!("warm-reuse-{}", env.ctx.config.bucket));
     for day in DATES {
         let date: LogicalDate = day.parse().unwrap();

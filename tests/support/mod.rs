@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod iam;
+pub mod marketing;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
