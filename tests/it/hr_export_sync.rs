@@ -132,7 +132,9 @@ async fn export_writes_quoted_utf8_csv_with_identical_bytes_on_rerun() {
         logical_date: "2026-11-21".parse().unwrap(),
         execution: None,
     };
-    let first = hr_export::run(&env.ctx, event()).await.unwrap();
+    // As the deployed function: its S3 calls are checked against its role (ETL_IAM_CONTRACT).
+    let exporter = env.ctx.for_function("hr-export");
+    let first = hr_export::run(&exporter, event()).await.unwrap();
     assert_eq!(first.key, "exports/employees/dt=2026-11-21/employees.csv");
     let body = download(&env.ctx, &first.key).await;
     assert_eq!(body.len() as u64, first.bytes);
@@ -163,7 +165,7 @@ async fn export_writes_quoted_utf8_csv_with_identical_bytes_on_rerun() {
     assert_eq!(first.rows, expected_rows as u64);
 
     for _ in 0..2 {
-        let again = hr_export::run(&env.ctx, event()).await.unwrap();
+        let again = hr_export::run(&exporter, event()).await.unwrap();
         assert_eq!(again, first);
         assert_eq!(
             download(&env.ctx, &again.key).await,
@@ -180,7 +182,7 @@ async fn large_exports_stream_through_a_multipart_upload() {
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         hr_export::run(
-            &env.ctx,
+            &env.ctx.for_function("hr-export"),
             ExportEvent {
                 logical_date: "2026-11-20".parse().unwrap(),
                 execution: None,

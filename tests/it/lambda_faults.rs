@@ -1,6 +1,6 @@
-//! Lambda's own failure modes, reproduced locally: the service errors a Task meets before its
-//! function runs (injected with `RunSettings::faults`, `etl run --inject-fault`), and a
-//! function whose process dies during init under the real runtime (`cargo lambda watch`).
+//! Lambda's service errors, reproduced locally: the errors a Task meets before its function
+//! runs, injected with `RunSettings::faults` (`etl run --inject-fault`). The failures of the
+//! function's own environment (init, timeout, memory) are in `lambda_host`.
 //!
 //! Every Task of every deployed machine must retry `Lambda.TooManyRequestsException` and
 //! `Lambda.ServiceException`: the local hosts never raise them unless told to, so a Task that
@@ -11,11 +11,10 @@
 use std::collections::BTreeSet;
 
 use asl::Event;
-use etl_cli::functions::OverInvokeApi;
 use etl_cli::lambda_limits::InjectedFault;
-use etl_cli::runner::{run_machine, FunctionHost, RunReport, RunSettings};
+use etl_cli::runner::{run_machine, RunReport, RunSettings};
 use etl_core::Service;
-use integration_tests::{in_process, repo_root, template, LambdaWatch, TestEnv, LAKE};
+use integration_tests::{in_process, repo_root, template, TestEnv, LAKE};
 use serde_json::{json, Value};
 
 const THROTTLED: &str = "Lambda.TooManyRequestsException";
@@ -164,42 +163,6 @@ async fn marketing_tasks_retry_lambda_service_errors() {
         ],
     )
     .await;
-}
-
-/// A function whose process exits before it reaches the runtime loop (here: a configuration
-/// value that does not parse) is what Lambda reports as `Runtime.ExitError`; the Task sees that
-/// error type, as it sees any error type in the function's error payload.
-// Ignored: under `cargo lambda watch` an invoke of a function whose process exited during
-// init is never answered (the watcher keeps the request pending), so there is no error
-// payload to map; AWS answers it with errorType Runtime.ExitError, which `OverInvokeApi`
-// already passes on as the Task's error. Run with --ignored once the watcher reports it.
-#[tokio::test]
-#[ignore = "cargo lambda watch never answers an invoke whose function died during init"]
-async fn a_function_that_dies_during_init_fails_with_runtime_exit_error() {
-    let env = TestEnv::new(&[Service::Postgres]).await;
-    let broken = env.env.with("ETL_S3_FORCE_PATH_STYLE", "sometimes");
-    let watch = LambdaWatch::start(&broken);
-    let lambda = OverInvokeApi::new(&env.ctx, &watch.endpoint);
-    let failure = lambda
-        .call("hr-schema", &json!({"logical_date": "2026-11-25"}))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        failure.error,
-        "Runtime.ExitError",
-        "{failure:?}\n--- watch log ---\n{}",
-        watch.log_text()
-    );
-
-    let settings = RunSettings {
-        host: FunctionHost::InvokeApi(watch.endpoint.clone()),
-        ..in_process(Some("2026-11-25"), None)
-    };
-    let report = run_machine(&env.ctx, &template(), "hr-setup", &settings)
-        .await
-        .unwrap();
-    let failure = report.output.unwrap_err();
-    assert_eq!(failure.error, "Runtime.ExitError", "{failure:?}");
 }
 
 /// What AWS's best practice names as transient, plus throttling.

@@ -225,9 +225,10 @@ async fn kpis_match_an_independent_computation_on_a_hand_made_dataset() {
 async fn a_corrupt_partition_is_quarantined_and_the_report_covers_the_rest() {
     let env = marketing_lake().await;
     generate(&env, 3_000, 1_000).await;
+    let good_one = String::from_utf8(download(&env.ctx, &raw_key(date(), 1)).await).unwrap();
     put_raw(&env, 1, "this,is,not\nour,data,at all\n".to_string()).await;
-    let mut with_bad_row =
-        String::from_utf8(download(&env.ctx, &raw_key(date(), 2)).await).unwrap();
+    let good_two = String::from_utf8(download(&env.ctx, &raw_key(date(), 2)).await).unwrap();
+    let mut with_bad_row = good_two.clone();
     with_bad_row += "11111111-1111-4111-8111-111111111111,2026-11-20,Google ADS,Mujer 18-25,5000,0.0200,100,0.10,99.00,1.00,1,5.00\n";
     put_raw(&env, 2, with_bad_row).await;
 
@@ -263,6 +264,30 @@ async fn a_corrupt_partition_is_quarantined_and_the_report_covers_the_rest() {
     // The master CSV holds exactly the good rows.
     let master = String::from_utf8(download(&env.ctx, &master_keys(date()).1).await).unwrap();
     assert_eq!(master.lines().count(), 2_001);
+
+    // Repaired and re-run: the day's quarantine is replaced, so the old files are deleted
+    // (DeleteObject, which the permissions boundary must allow on that prefix).
+    put_raw(&env, 1, good_one).await;
+    put_raw(&env, 2, good_two).await;
+    let (rerun, _) = unify_and_report(&env).await;
+    assert_eq!((rerun.partitions_corrupt, rerun.rows_out), (0, 3_000));
+    assert!(rerun.quarantined.is_empty(), "{:?}", rerun.quarantined);
+    for q in &unified.quarantined {
+        for key in [&q.key, &q.reason_key] {
+            let head = env
+                .ctx
+                .s3()
+                .head_object()
+                .bucket(&env.ctx.config.bucket)
+                .key(key.as_str())
+                .send()
+                .await;
+            assert!(
+                head.is_err(),
+                "{key} outlived the re-run that replaced the quarantine"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -17,25 +17,39 @@ const BUILD_IT: &str = "run `cargo build --workspace` first (scripts/test does)"
 
 /// `target/<profile>/etl`, checked to exist and to be current.
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("cannot locate the running test binary");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or_else(|| panic!("{} is not under target/<profile>/deps", exe.display()));
-    let etl = profile_dir.join(format!("etl{}", std::env::consts::EXE_SUFFIX));
-    assert!(etl.is_file(), "{} is missing: {BUILD_IT}", etl.display());
-    assert_current(&etl);
-    etl
+    workspace_binary("etl", "functions/etl-cli/src/main.rs")
 }
 
-/// Fails when a source listed in cargo's dep-info for `etl` (`etl.d`, every file it was built
-/// from) changed after the binary was written, or when it was built from another checkout
-/// sharing the target directory.
-fn assert_current(etl: &Path) {
-    let Ok(depinfo) = std::fs::read_to_string(etl.with_extension("d")) else {
+/// `target/<profile>`, where `cargo build --workspace` leaves every binary.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("cannot locate the running test binary");
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{} is not under target/<profile>/deps", exe.display()))
+        .to_path_buf()
+}
+
+/// The workspace binary `name` whose `main.rs` is at `main` (relative to the repository),
+/// checked to exist and to be current.
+pub fn workspace_binary(name: &str, main: &str) -> PathBuf {
+    let binary = profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: {BUILD_IT}",
+        binary.display()
+    );
+    assert_current(&binary, Path::new(main));
+    binary
+}
+
+/// Fails when a source listed in cargo's dep-info for the binary (`<name>.d`, every file it
+/// was built from) changed after the binary was written, or when it was built from another
+/// checkout sharing the target directory.
+fn assert_current(binary: &Path, main: &Path) {
+    let Ok(depinfo) = std::fs::read_to_string(binary.with_extension("d")) else {
         return;
     };
-    let built = modified(etl).unwrap_or(SystemTime::UNIX_EPOCH);
+    let built = modified(binary).unwrap_or(SystemTime::UNIX_EPOCH);
     // `<target>: <source> <source> …`, spaces inside a path escaped as `\ `.
     let Some((_, sources)) = depinfo.split_once(": ") else {
         return;
@@ -45,13 +59,12 @@ fn assert_current(etl: &Path) {
         .split_whitespace()
         .map(|s| PathBuf::from(s.replace('\0', " ")))
         .collect();
-    let main = Path::new("functions/etl-cli/src/main.rs");
     let here = repo_root().join(main).canonicalize().ok();
     if let Some(built_from) = sources.iter().find(|s| s.ends_with(main)) {
         assert!(
             here.is_none() || built_from.canonicalize().ok() == here,
             "{} was built from {}, another checkout sharing the target directory: {BUILD_IT}",
-            etl.display(),
+            binary.display(),
             built_from.display()
         );
     }
@@ -59,7 +72,7 @@ fn assert_current(etl: &Path) {
         if modified(source).is_some_and(|changed| changed > built) {
             panic!(
                 "{} is older than {}: {BUILD_IT}",
-                etl.display(),
+                binary.display(),
                 source.display()
             );
         }

@@ -6,6 +6,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use crate::path::JsonPath;
+use crate::template::{evaluate, Roots};
 
 const COMPARISONS: &[&str] = &[
     "StringEquals",
@@ -35,10 +36,7 @@ const COMPARISONS: &[&str] = &[
 
 /// The single comparison operator in a rule (`NumericEquals`, `StringEqualsPath`, …).
 fn operator(rule: &serde_json::Map<String, Value>) -> Result<(&str, &Value), String> {
-    let mut found = rule.iter().filter(|(key, _)| {
-        let base = key.strip_suffix("Path").unwrap_or(key);
-        COMPARISONS.contains(&base) && key.as_str() != "IsPresentPath"
-    });
+    let mut found = rule.iter().filter(|(key, _)| is_operator(key));
     match (found.next(), found.next()) {
         (Some((key, value)), None) => Ok((key.as_str(), value)),
         (None, _) => Err("rule has no comparison operator".into()),
@@ -46,30 +44,54 @@ fn operator(rule: &serde_json::Map<String, Value>) -> Result<(&str, &Value), Str
     }
 }
 
-/// Checks a rule's shape when the definition is loaded.
-pub fn validate_rule(rule: &Value) -> Result<(), String> {
+/// Checks a rule's shape when the definition is loaded. `top` rules (the elements of
+/// `Choices`) also carry `Next` and may carry `Assign`; nested ones may not.
+pub fn validate_rule(rule: &Value, top: bool) -> Result<(), String> {
     let object = rule.as_object().ok_or("a choice rule must be an object")?;
+    for key in object.keys() {
+        let known = matches!(key.as_str(), "Variable" | "And" | "Or" | "Not" | "Comment")
+            || (top && matches!(key.as_str(), "Next" | "Assign"))
+            || is_operator(key);
+        if !known {
+            return Err(format!(
+                "the field {key:?} is not supported in a choice rule"
+            ));
+        }
+    }
     if let Some(all) = object.get("And").or_else(|| object.get("Or")) {
         let rules = all.as_array().ok_or("And/Or takes an array of rules")?;
-        return rules.iter().try_for_each(validate_rule);
+        return rules.iter().try_for_each(|r| validate_rule(r, false));
     }
     if let Some(inner) = object.get("Not") {
-        return validate_rule(inner);
+        return validate_rule(inner, false);
     }
     let variable = object
         .get("Variable")
         .and_then(Value::as_str)
         .ok_or("rule has no Variable")?;
     JsonPath::parse(variable)?;
-    operator(object).map(|_| ())
+    let (op, operand) = operator(object)?;
+    if op.ends_with("Path") {
+        JsonPath::parse(
+            operand
+                .as_str()
+                .ok_or("a ...Path operand must be a path string")?,
+        )?;
+    }
+    Ok(())
+}
+
+fn is_operator(key: &str) -> bool {
+    let base = key.strip_suffix("Path").unwrap_or(key);
+    COMPARISONS.contains(&base) && key != "IsPresentPath"
 }
 
 /// Evaluates a rule against the state input. `Err` is a runtime error (`States.Runtime`).
-pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, String> {
+pub fn matches(rule: &Value, input: &Value, roots: Roots<'_>) -> Result<bool, String> {
     let object = rule.as_object().ok_or("a choice rule must be an object")?;
     if let Some(rules) = object.get("And").and_then(Value::as_array) {
         for r in rules {
-            if !matches(r, input, context)? {
+            if !matches(r, input, roots)? {
                 return Ok(false);
             }
         }
@@ -77,32 +99,30 @@ pub fn matches(rule: &Value, input: &Value, context: &Value) -> Result<bool, Str
     }
     if let Some(rules) = object.get("Or").and_then(Value::as_array) {
         for r in rules {
-            if matches(r, input, context)? {
+            if matches(r, input, roots)? {
                 return Ok(true);
             }
         }
         return Ok(false);
     }
     if let Some(inner) = object.get("Not") {
-        return Ok(!matches(inner, input, context)?);
+        return Ok(!matches(inner, input, roots)?);
     }
-    comparison(object, input, context)
+    comparison(object, input, roots)
 }
 
 /// A `Variable` rule: resolves the variable and a `…Path` operand, then compares.
 fn comparison(
     rule: &serde_json::Map<String, Value>,
     input: &Value,
-    context: &Value,
+    roots: Roots<'_>,
 ) -> Result<bool, String> {
     let variable_text = rule
         .get("Variable")
         .and_then(Value::as_str)
         .ok_or("rule has no Variable")?;
     let resolve = |path_text: &str| -> Result<Option<Value>, String> {
-        let path = JsonPath::parse(path_text)?;
-        let root = if path.context { context } else { input };
-        Ok(path.get(root).cloned())
+        Ok(evaluate(&JsonPath::parse(path_text)?, input, roots))
     };
     let variable = resolve(variable_text)?;
     let (op, operand) = operator(rule)?;
@@ -112,7 +132,7 @@ fn comparison(
     }
     let Some(variable) = variable else {
         return Err(format!(
-            "Invalid path {variable_text:?}: the choice state's condition path references an invalid value"
+            "Invalid path '{variable_text}': The choice state's condition path references an invalid value."
         ));
     };
     let (base, operand) = match op.strip_suffix("Path") {
@@ -120,7 +140,9 @@ fn comparison(
             let path = operand
                 .as_str()
                 .ok_or("a ...Path operand must be a path string")?;
-            let value = resolve(path)?.ok_or_else(|| format!("Invalid path {path:?}"))?;
+            let value = resolve(path)?.ok_or_else(|| {
+                format!("Invalid path '{path}': The choice state's condition path references an invalid value.")
+            })?;
             (base, value)
         }
         None => (op, operand.clone()),
@@ -200,7 +222,7 @@ fn holds(relation: &str, ordering: Ordering) -> Result<bool, String> {
 }
 
 fn timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(text).ok()
+    crate::executor::parse_timestamp(text)
 }
 
 /// `*` matches any run of characters; `\*` is a literal star.
@@ -239,50 +261,46 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn check(rule: Value, input: Value) -> Result<bool, String> {
-        validate_rule(&rule)?;
-        matches(&rule, &input, &json!({}))
+    fn check(rule: &Value, input: &Value) -> Result<bool, String> {
+        validate_rule(rule, false)?;
+        let vars = crate::variables::Variables::default();
+        matches(
+            rule,
+            input,
+            Roots {
+                context: &json!({}),
+                vars: &vars,
+            },
+        )
     }
 
     #[test]
     fn comparisons() {
         let input = json!({"n": 5, "s": "b", "t": "2026-01-02T00:00:00Z", "flag": true, "m": 7});
+        assert!(check(&json!({"Variable": "$.n", "NumericEquals": 5}), &input).unwrap());
         assert!(check(
-            json!({"Variable": "$.n", "NumericEquals": 5}),
-            input.clone()
+            &json!({"Variable": "$.n", "NumericLessThanPath": "$.m"}),
+            &input
         )
         .unwrap());
         assert!(check(
-            json!({"Variable": "$.n", "NumericLessThanPath": "$.m"}),
-            input.clone()
+            &json!({"Variable": "$.s", "StringGreaterThanEquals": "b"}),
+            &input
+        )
+        .unwrap());
+        assert!(check(&json!({"Variable": "$.s", "StringMatches": "*b"}), &input).unwrap());
+        assert!(check(
+            &json!({"Variable": "$.t", "TimestampGreaterThan": "2026-01-01T00:00:00+00:00"}),
+            &input
         )
         .unwrap());
         assert!(check(
-            json!({"Variable": "$.s", "StringGreaterThanEquals": "b"}),
-            input.clone()
-        )
-        .unwrap());
-        assert!(check(
-            json!({"Variable": "$.s", "StringMatches": "*b"}),
-            input.clone()
-        )
-        .unwrap());
-        assert!(check(
-            json!({"Variable": "$.t", "TimestampGreaterThan": "2026-01-01T00:00:00+00:00"}),
-            input.clone()
-        )
-        .unwrap());
-        assert!(check(
-            json!({"Variable": "$.flag", "BooleanEquals": true}),
-            input.clone()
+            &json!({"Variable": "$.flag", "BooleanEquals": true}),
+            &input
         )
         .unwrap());
         // A type mismatch is false, not an error.
-        assert!(!check(
-            json!({"Variable": "$.s", "NumericEquals": 5}),
-            input.clone()
-        )
-        .unwrap());
+        assert!(!check(&json!({"Variable": "$.s", "NumericEquals": 5}), &input).unwrap());
     }
 
     #[test]
@@ -293,19 +311,27 @@ mod tests {
             {"Not": {"Variable": "$.gone", "IsPresent": true}},
             {"Or": [{"Variable": "$.n", "NumericEquals": 1}, {"Variable": "$.n", "IsNumeric": true}]}
         ]});
-        assert!(check(rule, input.clone()).unwrap());
-        let missing = check(json!({"Variable": "$.gone", "NumericEquals": 1}), input).unwrap_err();
+        assert!(check(&rule, &input).unwrap());
+        let missing =
+            check(&json!({"Variable": "$.gone", "NumericEquals": 1}), &input).unwrap_err();
         assert!(missing.contains("$.gone"), "{missing}");
     }
 
     #[test]
     fn malformed_rules_are_refused_at_load() {
-        assert!(validate_rule(&json!({"Variable": "$.a"})).is_err());
+        assert!(validate_rule(&json!({"Variable": "$.a"}), false).is_err());
         assert!(validate_rule(
-            &json!({"Variable": "$.a", "NumericEquals": 1, "StringEquals": "x"})
+            &json!({"Variable": "$.a", "NumericEquals": 1, "StringEquals": "x"}),
+            false
         )
         .is_err());
-        assert!(validate_rule(&json!({"NumericEquals": 1})).is_err());
+        assert!(validate_rule(&json!({"NumericEquals": 1}), false).is_err());
+        assert!(validate_rule(
+            &json!({"Variable": "$.a", "IsNull": true, "Next": "X"}),
+            false
+        )
+        .is_err());
+        assert!(validate_rule(&json!({"Condition": "{% true %}", "Next": "X"}), true).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The run loop: states, transitions, Map and Parallel. Retry, Catch and the result fields
-//! that Task, Parallel and Map share are in [`task_like`].
+//! that Task, Parallel and Map share are in [`task_like`]; Wait's delay in [`wait`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,19 +8,22 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::limits::{self, check_payload, History, Payload};
 use crate::model::{
     ChoiceState, FailState, Flow, Io, Machine, MapState, ParallelState, PassState, State,
     SucceedState, TaskState, WaitState,
 };
-use crate::template::{expand, place, read, select};
-use crate::{choice, errors, Event, Failure, TaskInvoker, TaskRequest};
+use crate::template::{assign, expand, place, read, select, Roots};
+use crate::variables::{check_sizes, Variables};
+use crate::{choice, errors, intrinsics, Event, Failure, TaskInvoker, TaskRequest};
 
 mod task_like;
+mod wait;
 
 use task_like::TaskLike;
+pub(crate) use wait::parse_timestamp;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -28,6 +31,10 @@ pub struct RunOptions {
     pub state_machine_name: String,
     /// Multiplies every Wait and Retry interval: 0.01 turns a 5-minute retry into 3 seconds.
     pub time_scale: f64,
+    /// `$$.Execution.RoleArn`.
+    pub role_arn: String,
+    /// `$$.Execution.StartTime`; the moment `execute` is called when `None`.
+    pub start_time: Option<DateTime<Utc>>,
 }
 
 impl RunOptions {
@@ -36,6 +43,8 @@ impl RunOptions {
             execution_name: execution_name.to_string(),
             state_machine_name: state_machine_name.to_string(),
             time_scale: 1.0,
+            role_arn: "arn:aws:iam::000000000000:role/local-execution".to_string(),
+            start_time: None,
         }
     }
 }
@@ -55,16 +64,20 @@ pub async fn execute(
     invoker: Arc<dyn TaskInvoker>,
     options: RunOptions,
 ) -> Execution {
-    let started = Utc::now();
+    let started = options.start_time.unwrap_or_else(Utc::now);
     let runner = Runner {
         invoker,
         history: Mutex::new(Vec::new()),
         service_history: History::default(),
+        // The context object's fields, as "Accessing execution data from the Context
+        // object" lists them; RedriveTime appears only once an execution was redriven.
         execution: json!({
             "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", options.state_machine_name, options.execution_name),
             "Name": options.execution_name,
             "Input": input.clone(),
+            "RoleArn": options.role_arn,
             "StartTime": started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "RedriveCount": 0,
         }),
         state_machine: json!({
             "Id": format!("arn:aws:states:local:000000000000:stateMachine:{}", options.state_machine_name),
@@ -75,7 +88,9 @@ pub async fn execute(
     let run = async {
         check_payload(&input, "", Payload::ExecutionInput)?;
         runner.service_history.record(&["ExecutionStarted"])?;
-        runner.run_machine(machine, input, None).await
+        runner
+            .run_machine(machine, input, None, Variables::default())
+            .await
     };
     let output = match machine.timeout_seconds {
         Some(seconds) => match tokio::time::timeout(runner.scaled(seconds as f64), run).await {
@@ -98,7 +113,7 @@ pub async fn execute(
     let history = runner
         .history
         .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Execution {
         output,
         history,
@@ -118,35 +133,74 @@ struct Runner {
 /// The Map item a state runs for, if any: `$$.Map.Item`.
 type MapItem = Option<(usize, Value)>;
 
-/// One entry into a state: what its context object (`$$`) is built from.
+/// One entry into a state: what its context object (`$$`) is built from, and the
+/// variables it sees.
 #[derive(Clone, Copy)]
 struct Visit<'a> {
     name: &'a str,
     entered: DateTime<Utc>,
     item: &'a MapItem,
+    vars: &'a Variables,
 }
 
-enum Transition {
-    Next(String, Value),
-    End(Value),
+impl<'a> Visit<'a> {
+    fn roots(self, context: &'a Value) -> Roots<'a> {
+        Roots {
+            context,
+            vars: self.vars,
+        }
+    }
+}
+
+/// Where a state goes, with what output, having assigned which variables.
+struct Transition {
+    next: Option<String>,
+    output: Value,
+    assigned: Map<String, Value>,
 }
 
 fn runtime<T>(result: Result<T, String>) -> Result<T, Failure> {
     result.map_err(Failure::runtime)
 }
 
+/// A state's `Assign`, evaluated and checked against the size quotas.
+fn assigned(
+    template: Option<&Value>,
+    value: &Value,
+    roots: Roots<'_>,
+) -> Result<Map<String, Value>, Failure> {
+    let assigned = runtime(assign(template, value, roots))?;
+    check_sizes(&assigned)?;
+    Ok(assigned)
+}
+
+/// The service's Cause for a runtime error names the state it happened in.
+fn in_state(failure: Failure, state: &str, event_id: u64) -> Failure {
+    if failure.error != errors::RUNTIME
+        || failure
+            .cause
+            .starts_with("An error occurred while executing")
+    {
+        return failure;
+    }
+    Failure::runtime(format!(
+        "An error occurred while executing the state '{state}' (entered at the event id #{event_id}). {}",
+        failure.cause
+    ))
+}
+
 impl Runner {
     fn record(&self, event: Event) {
         match &event {
             Event::StateEntered { state, state_type } => {
-                tracing::info!(state = %state, state_type = %state_type, "state entered")
+                tracing::info!(state = %state, state_type = %state_type, "state entered");
             }
             Event::TaskFailed {
                 state,
                 error,
                 retry_count,
             } => {
-                tracing::warn!(state = %state, error = %error, retry_count, "task failed")
+                tracing::warn!(state = %state, error = %error, retry_count, "task failed");
             }
             Event::RetryScheduled {
                 state,
@@ -154,16 +208,16 @@ impl Runner {
                 retry_count,
                 ..
             } => {
-                tracing::info!(state = %state, retry_count, delay_seconds, "retry scheduled")
+                tracing::info!(state = %state, retry_count, delay_seconds, "retry scheduled");
             }
             Event::Caught { state, error, next } => {
-                tracing::warn!(state = %state, error = %error, next = %next, "error caught")
+                tracing::warn!(state = %state, error = %error, next = %next, "error caught");
             }
             _ => tracing::debug!(?event),
         }
         self.history
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(event);
     }
 
@@ -192,10 +246,12 @@ impl Runner {
         machine: &'a Machine,
         input: Value,
         item: MapItem,
+        vars: Variables,
     ) -> BoxFuture<'a, Result<Value, Failure>> {
         async move {
             let mut name = machine.start_at.clone();
             let mut input = input;
+            let mut vars = vars;
             loop {
                 let state = machine
                     .state(&name)
@@ -206,20 +262,24 @@ impl Runner {
                 });
                 let (entered, exited) = service_events(state);
                 self.service_history.record(&[entered])?;
+                let event_id = self.service_history.total();
                 check_payload(&input, &name, Payload::StateInput)?;
-                let transition = self.step(&name, state, input, &item).await?;
-                let (Transition::Next(_, output) | Transition::End(output)) = &transition;
-                check_payload(output, &name, Payload::StateOutput)?;
+                let transition = self
+                    .step(&name, state, input, &item, &vars)
+                    .await
+                    .map_err(|f| in_state(f, &name, event_id))?;
+                check_payload(&transition.output, &name, Payload::StateOutput)?;
+                vars.apply(transition.assigned)?;
                 self.service_history.record(&[exited])?;
                 self.record(Event::StateExited {
                     state: name.clone(),
                 });
-                match transition {
-                    Transition::Next(next, output) => {
+                match transition.next {
+                    Some(next) => {
                         name = next;
-                        input = output;
+                        input = transition.output;
                     }
-                    Transition::End(output) => return Ok(output),
+                    None => return Ok(transition.output),
                 }
             }
         }
@@ -232,11 +292,13 @@ impl Runner {
         state: &State,
         raw: Value,
         item: &MapItem,
+        vars: &Variables,
     ) -> Result<Transition, Failure> {
         let visit = Visit {
             name,
             entered: Utc::now(),
             item,
+            vars,
         };
         match state {
             State::Task(task) => self.task(visit, task, raw).await,
@@ -246,7 +308,7 @@ impl Runner {
             State::Choice(state) => self.choice(visit, state, raw),
             State::Wait(wait) => self.wait(visit, wait, raw).await,
             State::Succeed(succeed) => self.succeed(visit, succeed, raw),
-            State::Fail(fail) => self.fail(visit, fail, raw),
+            State::Fail(fail) => self.fail(visit, fail, &raw),
         }
     }
 
@@ -256,19 +318,21 @@ impl Runner {
         task: &TaskState,
         raw: Value,
     ) -> Result<Transition, Failure> {
-        let work = move |retry_count, effective, context: Value| async move {
+        let work = move |retry_count, effective: Value, context: Value| async move {
+            let roots = visit.roots(&context);
             let request = TaskRequest {
                 resource: task.resource.clone(),
-                parameters: expand_or_keep(task.parameters.as_ref(), effective, &context)?,
+                parameters: expand_or_keep(task.parameters.as_ref(), effective.clone(), roots)?,
                 state: visit.name.to_string(),
                 retry_count,
                 execution_name: self.options.execution_name.clone(),
             };
+            let timeout = wait::task_timeout(task, &effective, roots)?;
             check_payload(&request.parameters, visit.name, Payload::StateInput)?;
             self.service_history
                 .record(&["TaskScheduled", "TaskStarted"])?;
             let call = self.invoker.invoke(request);
-            let result = match task.timeout_seconds {
+            let result = match timeout {
                 Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
                     .await
                     .unwrap_or_else(|_| {
@@ -301,12 +365,16 @@ impl Runner {
         raw: Value,
     ) -> Result<Transition, Failure> {
         let work = move |_, effective, context: Value| async move {
-            let input = expand_or_keep(parallel.parameters.as_ref(), effective, &context)?;
+            let input = expand_or_keep(
+                parallel.parameters.as_ref(),
+                effective,
+                visit.roots(&context),
+            )?;
             self.service_history.record(&["ParallelStateStarted"])?;
             let branches = parallel
                 .branches
                 .iter()
-                .map(|branch| self.run_machine(branch, input.clone(), None));
+                .map(|branch| self.run_machine(branch, input.clone(), None, visit.vars.inner()));
             let result = futures::future::try_join_all(branches)
                 .await
                 .map(Value::Array);
@@ -344,8 +412,9 @@ impl Runner {
         effective: Value,
         context: Value,
     ) -> Result<Value, Failure> {
+        let roots = visit.roots(&context);
         let items = match &map.items_path {
-            Some(p) => runtime(read(p, &effective, &context))?,
+            Some(p) => runtime(read(p, &effective, roots))?,
             None => effective.clone(),
         };
         let Value::Array(items) = items else {
@@ -354,12 +423,8 @@ impl Runner {
                 visit.name
             )));
         };
-        let limit = limits::map_concurrency(map.max_concurrency);
-        if map.max_concurrency.unwrap_or(0) as usize != limit {
-            tracing::info!(state = %visit.name, max_concurrency = ?map.max_concurrency, limit,
-                "an inline Map runs at most {} iterations at a time, as on AWS",
-                limits::INLINE_MAP_MAX_CONCURRENCY);
-        }
+        let max_concurrency = wait::max_concurrency(map, &effective, roots)?;
+        let limit = limits::map_concurrency(max_concurrency);
         tracing::info!(state = %visit.name, items = items.len(), max_concurrency = limit, "map fan-out");
         self.service_history.record(&["MapStateStarted"])?;
         let iterations = items.into_iter().enumerate().map(|(index, value)| {
@@ -373,13 +438,15 @@ impl Runner {
                         },
                         retry_count,
                     );
-                    runtime(expand(selector, &effective, &context))
+                    runtime(expand(selector, &effective, visit.roots(&context)))
                 }
                 None => Ok(value),
             };
             async move {
                 self.service_history.record(&["MapIterationStarted"])?;
-                let result = self.run_machine(&map.item_processor, input?, item).await;
+                let result = self
+                    .run_machine(&map.item_processor, input?, item, visit.vars.inner())
+                    .await;
                 self.service_history.record(&[if result.is_ok() {
                     "MapIterationSucceeded"
                 } else {
@@ -405,18 +472,20 @@ impl Runner {
     /// `InputPath`).
     fn enter(&self, visit: Visit<'_>, io: &Io, raw: Value) -> Result<(Value, Value), Failure> {
         let context = self.context(visit, 0);
-        let effective = runtime(input_of(io, raw, &context))?;
+        let effective = runtime(select(&io.input_path, raw, visit.roots(&context)))?;
         Ok((context, effective))
     }
 
     fn pass(&self, visit: Visit<'_>, pass: &PassState, raw: Value) -> Result<Transition, Failure> {
         let (context, effective) = self.enter(visit, &pass.io, raw.clone())?;
+        let roots = visit.roots(&context);
         let result = match &pass.result {
             Some(result) => result.clone(),
-            None => expand_or_keep(pass.parameters.as_ref(), effective, &context)?,
+            None => expand_or_keep(pass.parameters.as_ref(), effective, roots)?,
         };
+        let assigned = assigned(pass.assign.as_ref(), &result, roots)?;
         let output = runtime(place(&pass.result_path, raw, result))?;
-        finish(&pass.io, &pass.flow, output, &context)
+        finish(&pass.io, &pass.flow, output, roots, assigned)
     }
 
     fn choice(
@@ -426,24 +495,39 @@ impl Runner {
         raw: Value,
     ) -> Result<Transition, Failure> {
         let (context, effective) = self.enter(visit, &state.io, raw)?;
-        let mut next = None;
+        let roots = visit.roots(&context);
+        let mut chosen = None;
         for rule in &state.choices {
-            if runtime(choice::matches(rule, &effective, &context))? {
-                next = rule.get("Next").and_then(Value::as_str).map(str::to_string);
+            if runtime(choice::matches(rule, &effective, roots))? {
+                chosen = rule
+                    .get("Next")
+                    .and_then(Value::as_str)
+                    .map(|next| (next.to_string(), rule.get("Assign")));
                 break;
             }
         }
-        let next = next.or_else(|| state.default.clone()).ok_or_else(|| {
-            Failure::new(
-                errors::NO_CHOICE_MATCHED,
-                format!(
-                    "no Choices rule in {:?} matched and there is no Default",
-                    visit.name
-                ),
-            )
-        })?;
-        let output = runtime(select(&state.io.output_path, effective, &context))?;
-        Ok(Transition::Next(next, output))
+        let (next, template) = match chosen {
+            Some(found) => found,
+            None => match &state.default {
+                Some(default) => (default.clone(), state.assign.as_ref()),
+                None => {
+                    return Err(Failure::new(
+                        errors::NO_CHOICE_MATCHED,
+                        format!(
+                            "No Choice matched and no Default is specified in the state '{}'",
+                            visit.name
+                        ),
+                    ))
+                }
+            },
+        };
+        let assigned = assigned(template, &effective, roots)?;
+        let output = runtime(select(&state.io.output_path, effective, roots))?;
+        Ok(Transition {
+            next: Some(next),
+            output,
+            assigned,
+        })
     }
 
     async fn wait(
@@ -453,9 +537,11 @@ impl Runner {
         raw: Value,
     ) -> Result<Transition, Failure> {
         let (context, effective) = self.enter(visit, &wait.io, raw)?;
-        let seconds = wait_seconds(visit.name, wait, &effective, &context)?;
+        let roots = visit.roots(&context);
+        let seconds = wait::seconds(wait, &effective, roots)?;
+        let assigned = assigned(wait.assign.as_ref(), &effective, roots)?;
         tokio::time::sleep(self.scaled(seconds)).await;
-        finish(&wait.io, &wait.flow, effective, &context)
+        finish(&wait.io, &wait.flow, effective, roots, assigned)
     }
 
     fn succeed(
@@ -465,23 +551,32 @@ impl Runner {
         raw: Value,
     ) -> Result<Transition, Failure> {
         let (context, effective) = self.enter(visit, &succeed.io, raw)?;
-        let output = runtime(select(&succeed.io.output_path, effective, &context))?;
-        Ok(Transition::End(output))
+        let output = runtime(select(
+            &succeed.io.output_path,
+            effective,
+            visit.roots(&context),
+        ))?;
+        Ok(Transition {
+            next: None,
+            output,
+            assigned: Map::new(),
+        })
     }
 
-    fn fail(&self, visit: Visit<'_>, fail: &FailState, raw: Value) -> Result<Transition, Failure> {
+    fn fail(&self, visit: Visit<'_>, fail: &FailState, raw: &Value) -> Result<Transition, Failure> {
         let context = self.context(visit, 0);
+        let roots = visit.roots(&context);
         let error = text_or_path(
             fail.error.as_deref(),
             fail.error_path.as_deref(),
-            &raw,
-            &context,
+            raw,
+            roots,
         )?;
         let cause = text_or_path(
             fail.cause.as_deref(),
             fail.cause_path.as_deref(),
-            &raw,
-            &context,
+            raw,
+            roots,
         )?;
         Err(Failure::new(error, cause))
     }
@@ -501,89 +596,50 @@ fn service_events(state: &State) -> (&'static str, &'static str) {
     }
 }
 
-fn input_of(io: &Io, raw: Value, context: &Value) -> Result<Value, String> {
-    select(&io.input_path, raw, context)
-}
-
 /// `Parameters` or `ResultSelector`: the template expanded against `value`, or `value` as is
 /// when the state has none.
 fn expand_or_keep(
     template: Option<&Value>,
     value: Value,
-    context: &Value,
+    roots: Roots<'_>,
 ) -> Result<Value, Failure> {
     match template {
-        Some(template) => runtime(expand(template, &value, context)),
+        Some(template) => runtime(expand(template, &value, roots)),
         None => Ok(value),
     }
 }
 
-/// `OutputPath`, then `Next` or `End`.
-fn finish(io: &Io, flow: &Flow, output: Value, context: &Value) -> Result<Transition, Failure> {
-    let output = runtime(select(&io.output_path, output, context))?;
-    Ok(match &flow.next {
-        Some(next) if !flow.end => Transition::Next(next.clone(), output),
-        _ => Transition::End(output),
+/// `OutputPath`, then `Next` or `End`. `OutputPath` still sees the variables from before
+/// the state: what it assigned takes effect as it exits.
+fn finish(
+    io: &Io,
+    flow: &Flow,
+    output: Value,
+    roots: Roots<'_>,
+    assigned: Map<String, Value>,
+) -> Result<Transition, Failure> {
+    let output = runtime(select(&io.output_path, output, roots))?;
+    Ok(Transition {
+        next: flow.next.clone().filter(|_| !flow.end),
+        output,
+        assigned,
     })
 }
 
-fn wait_seconds(
-    name: &str,
-    wait: &WaitState,
-    effective: &Value,
-    context: &Value,
-) -> Result<f64, Failure> {
-    let seconds = match (
-        &wait.seconds,
-        &wait.seconds_path,
-        &wait.timestamp,
-        &wait.timestamp_path,
-    ) {
-        (Some(s), _, _, _) => *s,
-        (_, Some(p), _, _) => runtime(read(p, effective, context))?
-            .as_f64()
-            .ok_or_else(|| Failure::runtime(format!("SecondsPath {p} is not a number")))?,
-        (_, _, Some(ts), _) => seconds_until(ts)?,
-        (_, _, _, Some(p)) => {
-            let ts = runtime(read(p, effective, context))?;
-            seconds_until(ts.as_str().unwrap_or_default())?
-        }
-        _ => {
-            return Err(Failure::runtime(format!(
-                "Wait state {name:?} has no Seconds or Timestamp"
-            )))
-        }
-    };
-    if seconds < 0.0 {
-        return Err(Failure::runtime(format!(
-            "Wait state {name:?}: negative seconds"
-        )));
-    }
-    Ok(seconds)
-}
-
-fn seconds_until(timestamp: &str) -> Result<f64, Failure> {
-    let target = DateTime::parse_from_rfc3339(timestamp)
-        .map_err(|_| Failure::runtime(format!("{timestamp:?} is not an RFC 3339 timestamp")))?;
-    let millis = (target.with_timezone(&Utc) - Utc::now()).num_milliseconds();
-    Ok((millis.max(0) as f64) / 1000.0)
-}
-
-/// A Fail state's `Error` or `Cause`: read from `path` when given (a non-string reads as
-/// empty), else the literal text.
+/// A Fail state's `Error` or `Cause`: from `path` when given (a path or an intrinsic
+/// function; a non-string reads as empty), else the literal text.
 fn text_or_path(
     text: Option<&str>,
     path: Option<&str>,
     raw: &Value,
-    context: &Value,
+    roots: Roots<'_>,
 ) -> Result<String, Failure> {
-    Ok(match path {
-        Some(p) => runtime(read(p, raw, context))?
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        None => text.unwrap_or_default().to_string(),
-    })
+    let value = match path {
+        Some(p) if intrinsics::is_intrinsic(p) => runtime(intrinsics::evaluate(p, raw, roots))?,
+        Some(p) => runtime(read(p, raw, roots))?,
+        None => return Ok(text.unwrap_or_default().to_string()),
+    };
+    Ok(value.as_str().unwrap_or_default().to_string())
 }
 
 #[cfg(test)]

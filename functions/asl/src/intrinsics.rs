@@ -1,8 +1,12 @@
-//! Intrinsic functions (`States.Format(...)` and friends) in `.$` fields.
+//! Intrinsic functions (`States.Format(...)` and friends) in `.$` fields. The encoding,
+//! hashing and random functions are in [`encoding`].
+
+mod encoding;
 
 use serde_json::{json, Value};
 
 use crate::path::{type_name, JsonPath};
+use crate::template::{evaluate as eval_path, Roots};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Arg {
@@ -21,8 +25,17 @@ pub fn is_intrinsic(text: &str) -> bool {
     text.starts_with("States.")
 }
 
-/// Evaluates an intrinsic call against the state input and the context object.
-pub fn evaluate(text: &str, input: &Value, context: &Value) -> Result<Value, String> {
+/// Evaluates an intrinsic call against the state input, the context object and variables.
+pub fn evaluate(text: &str, input: &Value, roots: Roots<'_>) -> Result<Value, String> {
+    eval_call(&parse_call(text)?, input, roots)
+}
+
+/// Checks an intrinsic call's syntax, when the definition is loaded.
+pub fn parse(text: &str) -> Result<(), String> {
+    parse_call(text).map(|_| ())
+}
+
+fn parse_call(text: &str) -> Result<Call, String> {
     let mut parser = Parser {
         chars: text.chars().collect(),
         pos: 0,
@@ -34,7 +47,7 @@ pub fn evaluate(text: &str, input: &Value, context: &Value) -> Result<Value, Str
             "intrinsic {text:?}: unexpected text after the call"
         ));
     }
-    eval_call(&call, input, context)
+    Ok(call)
 }
 
 struct Parser {
@@ -161,17 +174,12 @@ impl Parser {
     }
 }
 
-fn eval_arg(arg: &Arg, input: &Value, context: &Value) -> Result<Value, String> {
+fn eval_arg(arg: &Arg, input: &Value, roots: Roots<'_>) -> Result<Value, String> {
     match arg {
         Arg::Literal(v) => Ok(v.clone()),
-        Arg::Path(p) => {
-            let path = JsonPath::parse(p)?;
-            let root = if path.context { context } else { input };
-            path.get(root)
-                .cloned()
-                .ok_or_else(|| format!("path {p} not found"))
-        }
-        Arg::Call(call) => eval_call(call, input, context),
+        Arg::Path(p) => eval_path(&JsonPath::parse(p)?, input, roots)
+            .ok_or_else(|| format!("the JSONPath '{p}' could not be found")),
+        Arg::Call(call) => eval_call(call, input, roots),
     }
 }
 
@@ -183,13 +191,14 @@ const FAMILIES: &[Family] = &[
     array_functions,
     array_builders,
     math_and_string_functions,
+    encoding::functions,
 ];
 
-fn eval_call(call: &Call, input: &Value, context: &Value) -> Result<Value, String> {
+fn eval_call(call: &Call, input: &Value, roots: Roots<'_>) -> Result<Value, String> {
     let values = call
         .args
         .iter()
-        .map(|a| eval_arg(a, input, context))
+        .map(|a| eval_arg(a, input, roots))
         .collect::<Result<Vec<_>, _>>()?;
     let args = Args {
         name: &call.name,
@@ -232,6 +241,18 @@ impl Args<'_> {
             .ok_or_else(|| format!("{}: expected an array, got {}", self.name, type_name(v)))
     }
 
+    /// A number rounded half up, as the service rounds `States.MathAdd`'s arguments
+    /// (1.5 → 2, -1.5 → -1).
+    fn rounded(&self, v: &Value) -> Result<i64, String> {
+        match v.as_i64() {
+            Some(i) => Ok(i),
+            None => v
+                .as_f64()
+                .map(|f| (f + 0.5).floor() as i64)
+                .ok_or_else(|| format!("{}: expected a number, got {v}", self.name)),
+        }
+    }
+
     fn integer(&self, v: &Value) -> Result<i64, String> {
         v.as_i64()
             .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
@@ -252,7 +273,7 @@ fn json_functions(args: &Args) -> Result<Option<Value>, String> {
         }
         "States.StringToJson" => {
             let [text] = args.exactly()?;
-            serde_json::from_str(args.string(text)?).map_err(|e| format!("{name}: {e}"))?
+            string_to_json(args.string(text)?).map_err(|e| format!("{name}: {e}"))?
         }
         "States.JsonToString" => {
             let [value] = args.exactly()?;
@@ -260,11 +281,14 @@ fn json_functions(args: &Args) -> Result<Option<Value>, String> {
         }
         "States.JsonMerge" => {
             let [left, right, deep] = args.exactly()?;
-            let deep = deep
-                .as_bool()
-                .ok_or_else(|| format!("{name}: the third argument must be a boolean"))?;
+            // The service only merges shallowly, and says so by refusing `true`.
+            if deep.as_bool() != Some(false) {
+                return Err(format!(
+                    "{name}: the third argument must be false (only shallow merging is supported)"
+                ));
+            }
             match (left, right) {
-                (Value::Object(_), Value::Object(_)) => merge(left.clone(), right, deep),
+                (Value::Object(_), Value::Object(_)) => merge(left.clone(), right),
                 _ => return Err(format!("{name}: both arguments must be objects")),
             }
         }
@@ -347,7 +371,7 @@ fn math_and_string_functions(args: &Args) -> Result<Option<Value>, String> {
     Ok(Some(match args.name {
         "States.MathAdd" => {
             let [a, b] = args.exactly()?;
-            json!(args.integer(a)? + args.integer(b)?)
+            json!(args.rounded(a)? + args.rounded(b)?)
         }
         "States.StringSplit" => {
             let [text, delimiters] = args.exactly()?;
@@ -364,22 +388,47 @@ fn math_and_string_functions(args: &Args) -> Result<Option<Value>, String> {
     }))
 }
 
-/// `States.JsonMerge`: keys of `right` win; with `deep`, nested objects merge too.
-fn merge(left: Value, right: &Value, deep: bool) -> Value {
+/// `States.JsonMerge`: the keys of `right` replace those of `left`.
+fn merge(left: Value, right: &Value) -> Value {
     match (left, right) {
         (Value::Object(mut into), Value::Object(from)) => {
-            for (key, value) in from {
-                let merged = match (deep, into.remove(key)) {
-                    (true, Some(existing @ Value::Object(_))) if value.is_object() => {
-                        merge(existing, value, true)
-                    }
-                    _ => value.clone(),
-                };
-                into.insert(key.clone(), merged);
-            }
+            into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
             Value::Object(into)
         }
         (_, right) => right.clone(),
+    }
+}
+
+/// `States.StringToJson`: blank text is `null`, as on the service.
+fn string_to_json(text: &str) -> Result<Value, serde_json::Error> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let value: Value = serde_json::from_str(text)?;
+    // Java's parser reads "-0" as the integer 0.
+    Ok(match value.as_f64() {
+        Some(f) if f == 0.0 && value.is_f64() && !text.contains(['.', 'e', 'E']) => json!(0),
+        _ => value,
+    })
+}
+
+/// How `States.Format` renders an argument: strings as they are, objects and arrays the
+/// way Java prints maps and lists (`{a=1, b=[x, y]}`), other values as JSON.
+fn format_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(format_value).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Object(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", format_value(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -397,10 +446,7 @@ fn format(template: &str, values: &[Value]) -> Result<Value, String> {
                 let value = values
                     .next()
                     .ok_or("States.Format: more {} than arguments")?;
-                match value {
-                    Value::String(s) => out.push_str(s),
-                    other => out.push_str(&other.to_string()),
-                }
+                out.push_str(&format_value(value));
             }
             other => out.push(other),
         }
@@ -414,11 +460,20 @@ fn format(template: &str, values: &[Value]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::variables::Variables;
 
     fn eval(text: &str) -> Result<Value, String> {
         let input = json!({"name": "Ana", "n": 3, "list": [1, 2, 2], "doc": "{\"a\":1}"});
         let context = json!({"Execution": {"Name": "exec-1"}});
-        evaluate(text, &input, &context)
+        let vars = Variables::default();
+        evaluate(
+            text,
+            &input,
+            Roots {
+                context: &context,
+                vars: &vars,
+            },
+        )
     }
 
     #[test]
@@ -466,17 +521,19 @@ mod tests {
         assert_eq!(eval("States.MathAdd($.n, -1)").unwrap(), json!(2));
         let input = json!({"a": {"x": 1, "y": 2}, "b": {"a": {"y": 3}, "c": 4}});
         let ctx = json!({});
+        let vars = Variables::default();
+        let ctx = Roots {
+            context: &ctx,
+            vars: &vars,
+        };
         assert_eq!(
-            evaluate("States.JsonMerge($.a, $.b, false)", &input, &ctx).unwrap(),
+            evaluate("States.JsonMerge($.a, $.b, false)", &input, ctx).unwrap(),
             json!({"x": 1, "y": 2, "a": {"y": 3}, "c": 4})
         );
         let nested = json!({"l": {"p": {"x": 1, "y": 2}}, "r": {"p": {"y": 3}}});
+        assert!(evaluate("States.JsonMerge($.l, $.r, true)", &nested, ctx).is_err());
         assert_eq!(
-            evaluate("States.JsonMerge($.l, $.r, true)", &nested, &ctx).unwrap(),
-            json!({"p": {"x": 1, "y": 3}})
-        );
-        assert_eq!(
-            evaluate("States.JsonMerge($.l, $.r, false)", &nested, &ctx).unwrap(),
+            evaluate("States.JsonMerge($.l, $.r, false)", &nested, ctx).unwrap(),
             json!({"p": {"y": 3}})
         );
         assert_eq!(
@@ -495,7 +552,7 @@ mod tests {
             .contains("array"));
         assert!(eval("States.ArrayLength($.missing)")
             .unwrap_err()
-            .contains("not found"));
+            .contains("could not be found"));
         assert!(eval("States.ArrayRange(0, 5000, 1)").is_err());
     }
 }

@@ -9,6 +9,8 @@
 //! JSONata).
 
 mod choice;
+#[cfg(test)]
+mod conformance;
 mod executor;
 mod intrinsics;
 pub mod lambda;
@@ -16,6 +18,8 @@ pub mod limits;
 mod model;
 mod path;
 mod template;
+pub mod validate;
+mod variables;
 
 use futures::future::BoxFuture;
 use serde::Serialize;

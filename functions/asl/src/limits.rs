@@ -107,7 +107,10 @@ impl History {
     /// like the history failure it is neither retried nor caught. The Cause is the service's
     /// message (as quoted in <https://cloudonaut.io/step-functions-pitfall-maximum-number-of-history-events/>).
     pub fn record(&self, events: &[&'static str]) -> Result<(), Failure> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for &event in events {
             let total: u64 = counts.values().sum();
             if total + 1 >= HISTORY_LIMIT_EVENTS && event != "ExecutionSucceeded" {
@@ -128,15 +131,27 @@ impl History {
         } else {
             "ExecutionFailed"
         };
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *counts.entry(event).or_insert(0) += 1;
+    }
+
+    /// Events so far: the id of the last one written.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
     }
 
     /// Events so far, by type.
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
         self.counts
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }

@@ -2,7 +2,10 @@
 //! every transition names an existing state, every non-terminal state has a way out, and
 //! features this runner does not implement are refused up front rather than ignored.
 
-use std::collections::HashMap;
+mod checks;
+mod fields;
+
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -19,6 +22,9 @@ pub struct Machine {
     pub timeout_seconds: Option<u64>,
     #[serde(default)]
     pub query_language: Option<String>,
+    /// Only in a Map's `ItemProcessor`: `{"Mode": "INLINE"}`.
+    #[serde(default)]
+    pub processor_config: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +90,9 @@ pub struct Retrier {
     pub backoff_rate: f64,
     #[serde(default)]
     pub max_delay_seconds: Option<f64>,
+    /// `FULL` spreads each delay at random between 0 and its computed value.
+    #[serde(default)]
+    pub jitter_strategy: Option<String>,
 }
 
 fn default_interval() -> f64 {
@@ -103,6 +112,9 @@ pub struct Catcher {
     pub next: String,
     #[serde(default)]
     pub result_path: PathField,
+    /// Evaluated against the error output (`{"Error", "Cause"}`).
+    #[serde(default)]
+    pub assign: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +133,10 @@ pub struct TaskState {
     pub catch: Vec<Catcher>,
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub timeout_seconds_path: Option<String>,
+    #[serde(default)]
+    pub assign: Option<Value>,
     #[serde(flatten)]
     pub io: Io,
     #[serde(flatten)]
@@ -136,6 +152,8 @@ pub struct PassState {
     pub parameters: Option<Value>,
     #[serde(default)]
     pub result_path: PathField,
+    #[serde(default)]
+    pub assign: Option<Value>,
     #[serde(flatten)]
     pub io: Io,
     #[serde(flatten)]
@@ -148,6 +166,9 @@ pub struct ChoiceState {
     pub choices: Vec<Value>,
     #[serde(default)]
     pub default: Option<String>,
+    /// Applies when no rule matches and `Default` is taken.
+    #[serde(default)]
+    pub assign: Option<Value>,
     #[serde(flatten)]
     pub io: Io,
 }
@@ -163,6 +184,8 @@ pub struct WaitState {
     pub timestamp: Option<String>,
     #[serde(default)]
     pub timestamp_path: Option<String>,
+    #[serde(default)]
+    pub assign: Option<Value>,
     #[serde(flatten)]
     pub io: Io,
     #[serde(flatten)]
@@ -200,6 +223,8 @@ pub struct ParallelState {
     #[serde(default)]
     pub result_path: PathField,
     #[serde(default)]
+    pub assign: Option<Value>,
+    #[serde(default)]
     pub retry: Vec<Retrier>,
     #[serde(default)]
     pub catch: Vec<Catcher>,
@@ -223,13 +248,13 @@ pub struct MapState {
     #[serde(default)]
     pub max_concurrency: Option<u64>,
     #[serde(default)]
-    pub item_reader: Option<Value>,
-    #[serde(default)]
-    pub result_writer: Option<Value>,
+    pub max_concurrency_path: Option<String>,
     #[serde(default)]
     pub result_selector: Option<Value>,
     #[serde(default)]
     pub result_path: PathField,
+    #[serde(default)]
+    pub assign: Option<Value>,
     #[serde(default)]
     pub retry: Vec<Retrier>,
     #[serde(default)]
@@ -265,6 +290,33 @@ impl State {
         }
     }
 
+    /// The state's own `Assign` (Choice rules' and Catchers' are elsewhere).
+    pub fn assign(&self) -> Option<&Value> {
+        match self {
+            State::Task(s) => s.assign.as_ref(),
+            State::Pass(s) => s.assign.as_ref(),
+            State::Choice(s) => s.assign.as_ref(),
+            State::Wait(s) => s.assign.as_ref(),
+            State::Parallel(s) => s.assign.as_ref(),
+            State::Map(s) => s.assign.as_ref(),
+            State::Succeed(_) | State::Fail(_) => None,
+        }
+    }
+
+    /// `InputPath` / `OutputPath`, which every state but Fail has.
+    pub fn io(&self) -> Option<&Io> {
+        match self {
+            State::Task(s) => Some(&s.io),
+            State::Pass(s) => Some(&s.io),
+            State::Choice(s) => Some(&s.io),
+            State::Wait(s) => Some(&s.io),
+            State::Succeed(s) => Some(&s.io),
+            State::Parallel(s) => Some(&s.io),
+            State::Map(s) => Some(&s.io),
+            State::Fail(_) => None,
+        }
+    }
+
     fn catchers(&self) -> &[Catcher] {
         match self {
             State::Task(s) => &s.catch,
@@ -277,9 +329,12 @@ impl State {
 
 impl Machine {
     pub fn from_json(text: &str) -> Result<Self, AslError> {
-        let machine: Machine =
+        let raw: Value =
             serde_json::from_str(text).map_err(|e| AslError::Definition(e.to_string()))?;
-        machine.validate("")?;
+        fields::check_machine(&raw, "", false).map_err(AslError::Definition)?;
+        let machine: Machine =
+            serde_json::from_value(raw).map_err(|e| AslError::Definition(e.to_string()))?;
+        machine.validate("", &BTreeSet::new())?;
         Ok(machine)
     }
 
@@ -289,86 +344,125 @@ impl Machine {
             .ok_or_else(|| AslError::Definition(format!("no state named {name:?}")))
     }
 
-    fn validate(&self, scope: &str) -> Result<(), AslError> {
-        let bad = |msg: String| Err(AslError::Definition(format!("{scope}{msg}")));
+    /// Every variable name this machine's own states assign (not its branches').
+    fn assigned_names(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for state in self.states.values() {
+            let mut templates: Vec<&Value> = state.assign().into_iter().collect();
+            templates.extend(state.catchers().iter().filter_map(|c| c.assign.as_ref()));
+            if let State::Choice(choice) = state {
+                templates.extend(choice.choices.iter().filter_map(|r| r.get("Assign")));
+            }
+            for template in templates {
+                names.extend(variable_names(template));
+            }
+        }
+        names
+    }
+
+    /// `outer` holds the variables the enclosing machines assign: a Map iteration or
+    /// Parallel branch may read them but not assign them.
+    fn validate(&self, scope: &str, outer: &BTreeSet<String>) -> Result<(), AslError> {
+        let bad = |msg: String| AslError::Definition(format!("{scope}{msg}"));
         if let Some(lang) = &self.query_language {
             if lang != "JSONPath" {
-                return bad(format!(
+                return Err(bad(format!(
                     "QueryLanguage {lang} is not supported (JSONPath only)"
-                ));
+                )));
             }
         }
         if !self.states.contains_key(&self.start_at) {
-            return bad(format!("StartAt names a missing state {:?}", self.start_at));
+            return Err(bad(format!(
+                "StartAt names a missing state {:?}",
+                self.start_at
+            )));
         }
+        let own = self.assigned_names();
+        if let Some(name) = own.intersection(outer).next() {
+            return Err(bad(format!(
+                "the variable '{name}' is assigned in an outer scope: a Map or Parallel state's \
+                 inner states may read it but not assign it"
+            )));
+        }
+        let inner_outer: BTreeSet<String> = outer.union(&own).cloned().collect();
         for (name, state) in &self.states {
-            let target_ok = |target: &str| self.states.contains_key(target);
-            if let Some(flow) = state.flow() {
-                match (&flow.next, flow.end) {
-                    (Some(next), false) if target_ok(next) => {}
-                    (Some(next), false) => {
-                        return bad(format!(
-                            "state {name:?}: Next names a missing state {next:?}"
-                        ))
-                    }
-                    (None, true) => {}
-                    (Some(_), true) => return bad(format!("state {name:?} has both Next and End")),
-                    (None, false) => {
-                        return bad(format!("state {name:?} has neither Next nor End"))
-                    }
-                }
-            }
-            for catcher in state.catchers() {
-                if !target_ok(&catcher.next) {
-                    return bad(format!(
-                        "state {name:?}: Catch names a missing state {:?}",
-                        catcher.next
-                    ));
-                }
-            }
+            self.validate_transitions(name, state).map_err(&bad)?;
+            checks::state(name, state).map_err(&bad)?;
             match state {
-                State::Choice(choice) => {
-                    if choice.choices.is_empty() {
-                        return bad(format!("Choice state {name:?} has no Choices"));
-                    }
-                    for rule in &choice.choices {
-                        match rule.get("Next").and_then(Value::as_str) {
-                            Some(next) if target_ok(next) => {}
-                            other => {
-                                return bad(format!(
-                                    "Choice state {name:?}: rule Next {other:?} is missing or names no state"
-                                ))
-                            }
-                        }
-                        crate::choice::validate_rule(rule).map_err(|e| {
-                            AslError::Definition(format!("{scope}Choice state {name:?}: {e}"))
-                        })?;
-                    }
-                    if let Some(default) = &choice.default {
-                        if !target_ok(default) {
-                            return bad(format!(
-                                "Choice state {name:?}: Default names a missing state {default:?}"
-                            ));
-                        }
-                    }
-                }
                 State::Parallel(parallel) => {
                     for (i, branch) in parallel.branches.iter().enumerate() {
-                        branch.validate(&format!("{scope}{name}/branch {i}: "))?;
+                        branch.validate(&format!("{scope}{name}/branch {i}: "), &inner_outer)?;
                     }
                 }
-                State::Map(map) => {
-                    if map.item_reader.is_some() || map.result_writer.is_some() {
-                        return bad(format!(
-                            "Map state {name:?}: distributed Map (ItemReader/ResultWriter) is not supported locally"
-                        ));
-                    }
-                    map.item_processor
-                        .validate(&format!("{scope}{name}/items: "))?;
-                }
+                State::Map(map) => map
+                    .item_processor
+                    .validate(&format!("{scope}{name}/items: "), &inner_outer)?,
                 _ => {}
             }
         }
         Ok(())
     }
+
+    /// Every `Next`, `Default` and Catcher names an existing state, and every state that
+    /// needs a way out has one.
+    fn validate_transitions(&self, name: &str, state: &State) -> Result<(), String> {
+        let target_ok = |target: &str| self.states.contains_key(target);
+        if let Some(flow) = state.flow() {
+            match (&flow.next, flow.end) {
+                (Some(next), false) if target_ok(next) => {}
+                (Some(next), false) => {
+                    return Err(format!(
+                        "state {name:?}: Next names a missing state {next:?}"
+                    ))
+                }
+                (None, true) => {}
+                (Some(_), true) => return Err(format!("state {name:?} has both Next and End")),
+                (None, false) => return Err(format!("state {name:?} has neither Next nor End")),
+            }
+        }
+        for catcher in state.catchers() {
+            if !target_ok(&catcher.next) {
+                return Err(format!(
+                    "state {name:?}: Catch names a missing state {:?}",
+                    catcher.next
+                ));
+            }
+        }
+        if let State::Choice(choice) = state {
+            if choice.choices.is_empty() {
+                return Err(format!("Choice state {name:?} has no Choices"));
+            }
+            for rule in &choice.choices {
+                match rule.get("Next").and_then(Value::as_str) {
+                    Some(next) if target_ok(next) => {}
+                    other => {
+                        return Err(format!(
+                        "Choice state {name:?}: rule Next {other:?} is missing or names no state"
+                    ))
+                    }
+                }
+            }
+            if let Some(default) = &choice.default {
+                if !target_ok(default) {
+                    return Err(format!(
+                        "Choice state {name:?}: Default names a missing state {default:?}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The variable names an `Assign` object sets (its keys, without a `.$` suffix).
+pub fn variable_names(template: &Value) -> Vec<String> {
+    template
+        .as_object()
+        .map(|fields| {
+            fields
+                .keys()
+                .map(|k| k.strip_suffix(".$").unwrap_or(k).to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -43,6 +43,10 @@ pub enum Command {
     Runs(RunsArgs),
     /// Invoke one function with an event file (e.g. events/hr-schema.json).
     Invoke(InvokeArgs),
+    /// Serve the functions' real binaries over a local Lambda Invoke API, as strict as
+    /// Lambda (init failures, Timeout, MemorySize, 6 MB payloads, the concurrency quota),
+    /// for `--lambda-endpoint`. Ctrl-C stops.
+    LambdaHost(LambdaHostArgs),
     /// Start a deployed state machine (Step Functions API) as execution <machine>-<date>;
     /// starting it again returns the same execution.
     Start(StartArgs),
@@ -53,6 +57,9 @@ pub enum Command {
     },
     /// List the state machines and functions the template declares.
     List(ListArgs),
+    /// Check state machine definitions as Step Functions' ValidateStateMachineDefinition does:
+    /// one line per error or warning; fails when there is an error.
+    Validate(ValidateArgs),
     /// Check that every service answers with the current configuration.
     Check,
     /// The functions' AWS calls against template.yaml's IAM permissions.
@@ -60,6 +67,24 @@ pub enum Command {
         #[command(subcommand)]
         action: IamAction,
     },
+}
+
+#[derive(Args)]
+pub struct LambdaHostArgs {
+    /// The Invoke API's address.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    pub listen: std::net::SocketAddr,
+    /// Where the binaries are: `<name>/bootstrap` as `cargo lambda build` leaves them
+    /// (the default, under $CARGO_TARGET_DIR/lambda) or `<name>` as in target/debug.
+    #[arg(long)]
+    pub binaries: Option<PathBuf>,
+    /// Invocations at once across all functions, as the account quota counts them (a new
+    /// account may have 10).
+    #[arg(long, default_value_t = etl_cli::lambda_host::NEW_ACCOUNT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Multiply each function's template Timeout.
+    #[arg(long, default_value_t = 1.0)]
+    pub timeout_scale: f64,
 }
 
 #[derive(Subcommand)]
@@ -405,6 +430,17 @@ pub struct ListArgs {
     pub functions: bool,
 }
 
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// ASL definition files. One the template declares gets its DefinitionSubstitutions
+    /// first, as SAM does on deploy.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Fail on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -534,5 +570,15 @@ mod tests {
                 ..
             })
         ));
+        assert!(parse(&["validate"]).is_err(), "validate needs a file");
+        let Ok(Cli {
+            command: Command::Validate(validate),
+            ..
+        }) = parse(&["validate", "a.json", "b.json", "--strict"])
+        else {
+            panic!("validate should parse");
+        };
+        assert_eq!(validate.files.len(), 2);
+        assert!(validate.strict);
     }
 }

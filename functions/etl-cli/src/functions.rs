@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use crate::iam::ContractAuditor;
+use crate::lambda_limits::LAMBDA_UNKNOWN;
 
 type Handler = for<'a> fn(&'a Context, Value) -> BoxFuture<'a, Result<Value, StageError>>;
 
@@ -195,8 +196,18 @@ impl OverInvokeApi {
                 Err(error_document(ctx.raw().body().bytes().unwrap_or_default()))
             }
             Err(err) => {
+                // Step Functions names Lambda's service errors `Lambda.<code>`
+                // (`Lambda.TooManyRequestsException`, …); a call that got no answer at all is
+                // the SDK's `Lambda.SdkClientException`.
+                let code = match &err {
+                    aws_sdk_lambda::error::SdkError::ServiceError(service) => {
+                        service.err().meta().code().map(str::to_string)
+                    }
+                    _ => Some("SdkClientException".to_string()),
+                };
                 let err = StageError::aws(etl_core::Service::Lambda, err);
-                Err(Failure::new("Lambda.ServiceException", err.to_string()))
+                let code = code.unwrap_or_else(|| "ServiceException".to_string());
+                Err(Failure::new(format!("Lambda.{code}"), err.to_string()))
             }
         }
     }
@@ -208,7 +219,12 @@ fn looks_like_error_document(body: &[u8]) -> bool {
 
 fn error_document(body: &[u8]) -> Failure {
     let doc: Value = serde_json::from_slice(body).unwrap_or_else(|_| json!({}));
-    let error_type = doc["errorType"].as_str().unwrap_or("Lambda.Unknown");
+    let error_type = doc["errorType"].as_str().unwrap_or(LAMBDA_UNKNOWN);
+    // Lambda's own failures of the environment (a crash, an init that died, a timeout, out of
+    // memory) reach Step Functions as `Lambda.Unknown`, with Lambda's document as the cause.
+    if error_type.starts_with("Runtime.") || error_type.starts_with("Sandbox.") {
+        return Failure::new(LAMBDA_UNKNOWN, String::from_utf8_lossy(body));
+    }
     let message = doc["errorMessage"].as_str().unwrap_or("(no message)");
     function_failure(error_type, message)
 }

@@ -52,9 +52,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => commands::report::report(args).await,
         Command::Runs(args) => commands::runs::runs(args).await,
         Command::Invoke(args) => commands::invoke::invoke(args).await,
+        Command::LambdaHost(args) => commands::lambda_host::lambda_host(template, args).await,
         Command::Start(args) => commands::start::start(template, args).await,
         Command::Schedules { action } => commands::schedules::schedules(template, action).await,
         Command::List(args) => commands::list::list(template, args),
+        Command::Validate(args) => commands::validate::validate(template, &args),
         Command::Check => commands::check::check().await,
         Command::Iam { action } => commands::iam::iam(template, action),
     }

@@ -5,9 +5,9 @@ use std::future::Future;
 
 use serde_json::{json, Value};
 
-use super::{expand_or_keep, finish, input_of, runtime, Runner, Transition, Visit};
+use super::{assigned, expand_or_keep, finish, runtime, Runner, Transition, Visit};
 use crate::model::{Catcher, Flow, Io, MapState, ParallelState, PathField, Retrier, TaskState};
-use crate::template::place;
+use crate::template::{place, select, Roots};
 use crate::{errors, Event, Failure};
 
 /// The fields of a task-like state that decide what becomes of its work.
@@ -18,6 +18,7 @@ pub(super) struct TaskLike<'a> {
     result_path: &'a PathField,
     retry: &'a [Retrier],
     catch: &'a [Catcher],
+    assign: Option<&'a Value>,
 }
 
 macro_rules! task_like_from {
@@ -31,6 +32,7 @@ macro_rules! task_like_from {
                     result_path: &state.result_path,
                     retry: &state.retry,
                     catch: &state.catch,
+                    assign: state.assign.as_ref(),
                 }
             }
         }
@@ -41,11 +43,18 @@ task_like_from!(TaskState, ParallelState, MapState);
 
 impl TaskLike<'_> {
     /// The transition after the work returned `result`: `ResultSelector` shapes it,
-    /// `ResultPath` places it in the raw input, `OutputPath` selects from that.
-    fn succeeded(&self, raw: Value, result: Value, context: &Value) -> Result<Transition, Failure> {
-        let result = expand_or_keep(self.result_selector, result, context)?;
+    /// `Assign` reads it, `ResultPath` places it in the raw input, `OutputPath` selects
+    /// from that.
+    fn succeeded(
+        &self,
+        raw: Value,
+        result: Value,
+        roots: Roots<'_>,
+    ) -> Result<Transition, Failure> {
+        let result = expand_or_keep(self.result_selector, result, roots)?;
+        let assigned = assigned(self.assign, &result, roots)?;
         let output = runtime(place(self.result_path, raw, result))?;
-        finish(self.io, self.flow, output, context)
+        finish(self.io, self.flow, output, roots, assigned)
     }
 
     /// The first Catcher that names `error`.
@@ -56,12 +65,22 @@ impl TaskLike<'_> {
     }
 }
 
-/// The transition a Catcher makes: `{"Error", "Cause"}` placed in the raw input at its
-/// `ResultPath`, on to its `Next`.
-fn caught(catcher: &Catcher, raw: Value, failure: Failure) -> Result<Transition, Failure> {
+/// The transition a Catcher makes: `{"Error", "Cause"}` (what its `Assign` reads) placed in
+/// the raw input at its `ResultPath`, on to its `Next`.
+fn caught(
+    catcher: &Catcher,
+    raw: Value,
+    failure: &Failure,
+    roots: Roots<'_>,
+) -> Result<Transition, Failure> {
     let error_output = json!({"Error": failure.error, "Cause": failure.cause});
+    let assigned = assigned(catcher.assign.as_ref(), &error_output, roots)?;
     let output = runtime(place(&catcher.result_path, raw, error_output))?;
-    Ok(Transition::Next(catcher.next.clone(), output))
+    Ok(Transition {
+        next: Some(catcher.next.clone()),
+        output,
+        assigned,
+    })
 }
 
 /// `States.ALL` matches every error but the terminal `States.Runtime` and
@@ -113,6 +132,9 @@ impl<'a> Retries<'a> {
         if let Some(max) = retrier.max_delay_seconds {
             delay = delay.min(max);
         }
+        if retrier.jitter_strategy.as_deref() == Some("FULL") {
+            delay = rand::random_range(0.0..=delay);
+        }
         self.attempts[index] += 1;
         self.count += 1;
         Some(delay)
@@ -138,13 +160,20 @@ impl Runner {
         let failure = loop {
             let retry_count = retries.count();
             let context = self.context(visit, retry_count);
-            let attempt = match runtime(input_of(state.io, raw.clone(), &context)) {
+            let attempt = match runtime(select(
+                &state.io.input_path,
+                raw.clone(),
+                visit.roots(&context),
+            )) {
                 Ok(effective) => work(retry_count, effective, context).await,
                 Err(failure) => Err(failure),
             };
             let failure = match attempt {
                 // `$$.State.RetryCount` reads 0 here even after retries, as it always has.
-                Ok(result) => return state.succeeded(raw, result, &self.context(visit, 0)),
+                Ok(result) => {
+                    let context = self.context(visit, 0);
+                    return state.succeeded(raw, result, visit.roots(&context));
+                }
                 Err(failure) => failure,
             };
             self.record(Event::TaskFailed {
@@ -174,7 +203,8 @@ impl Runner {
             error: failure.error.clone(),
             next: catcher.next.clone(),
         });
-        caught(catcher, raw, failure)
+        let context = self.context(visit, 0);
+        caught(catcher, raw, &failure, visit.roots(&context))
     }
 }
 
@@ -184,16 +214,17 @@ mod tests {
 
     fn retrier(errors: &[&str], max_attempts: u32, max_delay: Option<f64>) -> Retrier {
         Retrier {
-            error_equals: errors.iter().map(|e| e.to_string()).collect(),
+            error_equals: errors.iter().map(ToString::to_string).collect(),
             interval_seconds: 2.0,
             max_attempts,
             backoff_rate: 3.0,
             max_delay_seconds: max_delay,
+            jitter_strategy: None,
         }
     }
 
     fn names(errors: &[&str]) -> Vec<String> {
-        errors.iter().map(|e| e.to_string()).collect()
+        errors.iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -269,11 +300,22 @@ mod tests {
                 error_equals: names(&[errors::TASK_FAILED]),
                 next: "Handler".into(),
                 result_path: PathField::Path("$.error".into()),
+                assign: None,
             }],
+            assign: None,
+        };
+        let vars = crate::variables::Variables::default();
+        let context = json!({});
+        let roots = Roots {
+            context: &context,
+            vars: &vars,
         };
         let raw = json!({"out": {"a": 1}});
-        let Ok(Transition::Next(next, output)) =
-            state.succeeded(raw.clone(), json!({"x": 5, "y": 6}), &json!({}))
+        let Ok(Transition {
+            next: Some(next),
+            output,
+            ..
+        }) = state.succeeded(raw.clone(), json!({"x": 5, "y": 6}), roots)
         else {
             panic!("expected a transition to Next");
         };
@@ -284,8 +326,11 @@ mod tests {
         let catcher = state
             .catcher("Boom")
             .expect("States.TaskFailed catches Boom");
-        let Ok(Transition::Next(next, output)) =
-            caught(catcher, raw, Failure::new("Boom", "it broke"))
+        let Ok(Transition {
+            next: Some(next),
+            output,
+            ..
+        }) = caught(catcher, raw, &Failure::new("Boom", "it broke"), roots)
         else {
             panic!("expected a transition to the handler");
         };

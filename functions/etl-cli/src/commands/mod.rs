@@ -6,6 +6,7 @@ pub mod bench;
 pub mod check;
 pub mod iam;
 pub mod invoke;
+pub mod lambda_host;
 pub mod list;
 pub mod report;
 pub mod run;
@@ -14,6 +15,7 @@ pub mod schedules;
 pub mod simulate;
 pub mod start;
 pub mod stats;
+pub mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,0 +1,235 @@
+//! One execution environment: a function's process and its Runtime API. It runs one
+//! invocation at a time and is reused while it stays healthy, as Lambda reuses a warm
+//! environment; a timeout, a crash or too much memory ends it.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::http::serve;
+use super::runtime_api::{Invocation, Reply, RuntimeApi};
+
+/// How an invocation ended.
+pub enum Outcome {
+    /// The runtime answered; the sandbox can take the next event.
+    Replied(Reply),
+    /// Lambda's own error document; the sandbox is gone.
+    Ended(Bytes),
+}
+
+/// What a sandbox needs to know about its function.
+pub struct FunctionSpec<'a> {
+    pub name: &'a str,
+    pub binary: &'a Path,
+    pub memory_mb: u64,
+    pub env: &'a [(String, String)],
+}
+
+pub struct Sandbox {
+    child: Child,
+    api: Arc<RuntimeApi>,
+    events: mpsc::Sender<Invocation>,
+    server: JoinHandle<()>,
+    initialized: bool,
+    memory_mb: u64,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // The child is killed on drop (`kill_on_drop`); its Runtime API goes with it.
+        self.server.abort();
+    }
+}
+
+impl Sandbox {
+    pub async fn start(function: &FunctionSpec<'_>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (api, events) = RuntimeApi::new();
+        let api = Arc::new(api);
+        let served = Arc::clone(&api);
+        let server = tokio::spawn(serve(listener, move |request| {
+            let api = Arc::clone(&served);
+            async move { api.handle(request).await }
+        }));
+        let task_root = function.binary.parent().unwrap_or(Path::new("/"));
+        // Only the function's settings and what Lambda sets: nothing of this shell leaks in.
+        let child = Command::new(function.binary)
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .envs(function.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                function.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", function.name),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            // template.yaml's LoggingConfig: LogFormat JSON.
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("LAMBDA_TASK_ROOT", task_root)
+            .env("TZ", ":UTC")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Self {
+            child,
+            api,
+            events,
+            server,
+            initialized: false,
+            memory_mb: function.memory_mb,
+        })
+    }
+
+    /// Runs one invocation within `timeout`, the cold init included (Lambda counts an init
+    /// that runs in the invoke phase against the function's timeout too).
+    pub async fn invoke(&mut self, invocation: Invocation, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        let request_id = invocation.request_id.clone();
+        if !self.initialized {
+            let mut initialized = self.api.initialized();
+            tokio::select! {
+                asked = initialized.wait_for(|asked| *asked) => {
+                    if asked.is_err() {
+                        return Outcome::Ended(exit_error(&request_id, "the Runtime API stopped"));
+                    }
+                }
+                status = self.child.wait() => return Outcome::Ended(self.exited(&request_id, status)),
+                () = tokio::time::sleep_until(deadline) => return Outcome::Ended(timed_out(&request_id, timeout)),
+            }
+            self.initialized = true;
+        }
+        let reply = self.api.expect_reply(&request_id);
+        if self.events.send(invocation).await.is_err() {
+            return Outcome::Ended(exit_error(&request_id, "the Runtime API stopped"));
+        }
+        let outcome = tokio::select! {
+            reply = reply => match reply {
+                Ok(reply) => Outcome::Replied(reply),
+                Err(_) => Outcome::Ended(exit_error(&request_id, "the Runtime API stopped")),
+            },
+            status = self.child.wait() => Outcome::Ended(self.exited(&request_id, status)),
+            () = tokio::time::sleep_until(deadline) => Outcome::Ended(timed_out(&request_id, timeout)),
+        };
+        match (outcome, self.peak_rss_mb()) {
+            // Lambda stops a function at its memory size; the peak so far says it got there.
+            (Outcome::Replied(_), Some(peak)) if peak > self.memory_mb => {
+                Outcome::Ended(out_of_memory(&request_id))
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// The process's peak resident memory so far, MiB.
+    fn peak_rss_mb(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024)
+    }
+
+    fn exited(&self, request_id: &str, status: std::io::Result<ExitStatus>) -> Bytes {
+        // A runtime that reported its init failure before exiting: Lambda passes that on.
+        if !self.initialized {
+            if let Some(reported) = self.api.init_error() {
+                return reported;
+            }
+        }
+        let how = match status {
+            Ok(status) => describe(status),
+            Err(err) => format!("unknown ({err})"),
+        };
+        exit_error(request_id, &how)
+    }
+}
+
+/// As Go's `ExitStatus` prints it in Lambda's messages: `exit status 1`, `signal: killed`.
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(libc::SIGKILL)) => "signal: killed".to_string(),
+        (None, Some(libc::SIGABRT)) => "signal: aborted".to_string(),
+        (None, Some(libc::SIGSEGV)) => "signal: segmentation fault".to_string(),
+        (None, Some(signal)) => format!("signal: {signal}"),
+        (None, None) => "unknown".to_string(),
+    }
+}
+
+fn error_document(error_type: &str, message: String) -> Bytes {
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+fn exit_error(request_id: &str, how: &str) -> Bytes {
+    error_document(
+        "Runtime.ExitError",
+        format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),
+    )
+}
+
+fn timed_out(request_id: &str, timeout: Duration) -> Bytes {
+    error_document(
+        "Sandbox.Timedout",
+        format!(
+            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
+fn out_of_memory(request_id: &str) -> Bytes {
+    error_document(
+        "Runtime.OutOfMemory",
+        format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_read_as_lambda_prints_them() {
+        assert_eq!(describe(ExitStatus::from_raw(3 << 8)), "exit status 3");
+        assert_eq!(
+            describe(ExitStatus::from_raw(libc::SIGKILL)),
+            "signal: killed"
+        );
+        assert_eq!(
+            describe(ExitStatus::from_raw(libc::SIGSEGV)),
+            "signal: segmentation fault"
+        );
+    }
+
+    #[test]
+    fn a_timeout_names_the_configured_seconds() {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&timed_out("r-1", Duration::from_secs(300))).unwrap();
+        assert_eq!(doc["errorType"], "Sandbox.Timedout");
+        assert_eq!(
+            doc["errorMessage"],
+            "RequestId: r-1 Error: Task timed out after 300.00 seconds"
+        );
+    }
+}
