@@ -98,3 +98,87 @@ fn the_function_list_comes_from_the_template_only() {
         "scripts/test names functions by hand: {named:?}"
     );
 }
+
+/// Stack outputs the docs name: "`X` output" and `OutputKey=='X'` (the AWS CLI queries).
+fn outputs_named(markdown: &str) -> Vec<String> {
+    let mut named = Vec::new();
+    for (marker, close) in [("OutputKey=='", "'"), ("`", "` output")] {
+        let mut rest = markdown;
+        while let Some(start) = rest.find(marker) {
+            rest = &rest[start + marker.len()..];
+            let Some(end) = rest.find(close) else { break };
+            let name = &rest[..end];
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                named.push(name.to_string());
+            }
+            if marker == "`" {
+                // Step past this backtick pair, matched or not.
+                rest = rest.find('`').map_or("", |i| &rest[i + 1..]);
+            }
+        }
+    }
+    named
+}
+
+fn template_section_keys(section: &str) -> Vec<String> {
+    let text = read(&repo_root().join("template.yaml"));
+    let root: serde_yaml::Value = serde_yaml::from_str(&text).expect("template.yaml is YAML");
+    root[section]
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_stack_output_the_docs_name_exists() {
+    let outputs = template_section_keys("Outputs");
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for file in markdown_files() {
+        for output in outputs_named(&read(&file)) {
+            named += 1;
+            if !outputs.contains(&output) {
+                missing.push(format!("{}: {output}", file.display()));
+            }
+        }
+    }
+    assert!(
+        named >= 3,
+        "only {named} outputs named: did the parser break?"
+    );
+    assert!(
+        missing.is_empty(),
+        "outputs template.yaml does not have: {missing:#?}"
+    );
+}
+
+#[test]
+fn every_template_parameter_is_documented() {
+    let docs = read(&repo_root().join("docs/configuration.md"))
+        + &read(&repo_root().join("docs/operations.md"));
+    let undocumented: Vec<String> = template_section_keys("Parameters")
+        .into_iter()
+        .filter(|p| !docs.contains(&format!("`{p}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "parameters neither docs/configuration.md nor docs/operations.md explains: {undocumented:?}"
+    );
+}
+
+#[test]
+fn the_output_parser_finds_both_forms() {
+    let text = "the stack's `SchedulerRoleArn` output, `etl` and \
+                --query \"Stacks[0].Outputs[?OutputKey=='HrStateMachineArn'].OutputValue\"";
+    assert_eq!(
+        outputs_named(text),
+        vec![
+            "HrStateMachineArn".to_string(),
+            "SchedulerRoleArn".to_string()
+        ]
+    );
+}

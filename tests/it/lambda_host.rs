@@ -174,3 +174,69 @@ async fn service_errors_are_named_as_step_functions_names_them() {
         "{failure:?}"
     );
 }
+
+/// The whole marketing machine on the real binaries under a quota of 3 concurrent
+/// invocations: its 10-way Generate fan-out is throttled as Lambda throttles a new account,
+/// and the Tasks' retriers carry it to success.
+#[tokio::test]
+async fn marketing_succeeds_on_the_real_binaries_under_a_tight_concurrency_quota() {
+    const QUOTA: usize = 3;
+    let env = TestEnv::with_lake(&[Service::Postgres, Service::S3]).await;
+    let functions = [
+        "hr-schema",
+        "plan-dates",
+        "marketing-plan",
+        "marketing-generate",
+        "marketing-unify",
+        "marketing-report",
+        "record-run",
+    ];
+    let host = host(&env.env, &functions, |config| config.concurrency = QUOTA).await;
+    let on_host = |date, input| RunSettings {
+        host: FunctionHost::InvokeApi(host.endpoint()),
+        // Retry waits 20 times shorter: long enough for a throttled Task to find a free slot.
+        time_scale: 0.05,
+        ..in_process(date, input)
+    };
+    let setup = run_machine(
+        &env.ctx,
+        &template(),
+        "hr-setup",
+        &on_host(Some(DATE), None),
+    )
+    .await
+    .unwrap();
+    assert!(setup.succeeded(), "{:?}", setup.output);
+
+    let input = json!({
+        "scheduled_time": "2026-11-26T00:30:00Z",
+        "cadence": "daily",
+        "params": {"rows": 10_000, "partition_rows": 1_000, "seed": 3}
+    });
+    let report = run_machine(
+        &env.ctx,
+        &template(),
+        "marketing",
+        &on_host(None, Some(input)),
+    )
+    .await
+    .unwrap();
+    assert!(report.succeeded(), "{:?}", report.output);
+    let throttled = report
+        .history
+        .iter()
+        .filter(|event| {
+            matches!(event, asl::Event::RetryScheduled { error, .. }
+                if error == "Lambda.TooManyRequestsException")
+        })
+        .count();
+    assert!(
+        throttled > 0,
+        "a 10-way fan-out under a quota of {QUOTA} was never throttled"
+    );
+    assert!(
+        host.sandboxes_started() <= (functions.len() * QUOTA) as u64,
+        "{} processes: warm sandboxes were not reused",
+        host.sandboxes_started()
+    );
+}

@@ -8,11 +8,13 @@
 //! subscriber): each test gets its own database, bucket, index prefix and names, and child
 //! processes get their settings through their own environment.
 
+mod alerting;
 mod bench;
 mod bulk_retries;
 mod clickstream;
 mod cloud_limits;
 mod deployed;
+mod distributed_map;
 mod docs;
 mod hr_export_sync;
 mod hr_hire;

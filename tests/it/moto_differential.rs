@@ -285,7 +285,7 @@ async fn local_runner_matches_motos_engine() {
         "summary": "3 items, caught InvalidInput"
     });
     assert_eq!(
-        on_moto.as_ref().map_err(|e| e.clone()),
+        on_moto.as_ref().map_err(std::clone::Clone::clone),
         Ok(&expected),
         "moto's engine"
     );

@@ -23,7 +23,7 @@ fn every_definition_file_is_deployed_and_loads_with_its_substitutions() {
     let dir = repo_root().join("infra/statemachines");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|f| f.ends_with(".asl.json"))
         .collect();

@@ -27,9 +27,7 @@ pub const LAKE: &[Service] = &[Service::Postgres, Service::S3, Service::Elastics
 /// The workspace root: where template.yaml, events/ and `.services/env` are.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
+        .parent().map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR`, else `target/` of the workspace), where
@@ -59,9 +57,7 @@ pub fn in_process(date: Option<&str>, extra: Option<serde_json::Value>) -> RunSe
 
 /// `.services/env`, or the file `ETL_ENV_FILE` names.
 pub fn env_file() -> PathBuf {
-    std::env::var_os("ETL_ENV_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".services").join("env"))
+    std::env::var_os("ETL_ENV_FILE").map_or_else(|| repo_root().join(".services").join("env"), PathBuf::from)
 }
 
 /// The process environment over `.services/env`. Panics, saying what to run, when the
@@ -99,8 +95,7 @@ pub fn unique_suffix() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.subsec_nanos());
     format!(
         "{}_{}_{}",
         std::process::id(),

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
+use crate::item_store::InMemoryItemStore;
 use crate::{execute, Failure, Machine, RunOptions, TaskInvoker, TaskRequest};
 
 /// The deterministic Task resources cases may use.
@@ -64,9 +65,11 @@ fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// JSON equality where 3 and 3.0 are the same number.
+/// JSON equality where 3 and 3.0 are the same number, and an expected `"<any>"` matches
+/// anything (a date, a generated name).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        (_, Value::String(any)) if any == "<any>" => true,
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
@@ -88,6 +91,99 @@ fn cause_matches(actual: &str, expected: &str) -> bool {
         .strip_prefix("An error occurred while executing the state '")
         .and_then(|rest| rest.split_once("). "))
         .is_some_and(|(_, tail)| tail == expected)
+}
+
+/// Splits `bucket/key`.
+fn bucket_key(path: &str) -> (&str, &str) {
+    path.split_once('/').unwrap_or((path, ""))
+}
+
+/// The store a case's `s3` fills (a string is the object's text, anything else its JSON);
+/// the buckets `expected_s3` names exist too.
+fn store(case: &Value) -> InMemoryItemStore {
+    let store = InMemoryItemStore::new();
+    for (path, body) in case["s3"].as_object().into_iter().flatten() {
+        let (bucket, key) = bucket_key(path);
+        store.create_bucket(bucket);
+        if !key.is_empty() {
+            let body = body
+                .as_str()
+                .map_or_else(|| body.to_string(), ToString::to_string);
+            store.insert(bucket, key, body);
+        }
+    }
+    for path in case["expected_s3"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(p, _)| p)
+    {
+        store.create_bucket(bucket_key(path).0);
+    }
+    store
+}
+
+/// `{MapRunId}` in the expected strings (keys included) becomes the first Map Run's id.
+fn with_run_id(expected: &Value, run_id: &str) -> Value {
+    match expected {
+        Value::String(text) => Value::String(text.replace("{MapRunId}", run_id)),
+        Value::Array(items) => items.iter().map(|i| with_run_id(i, run_id)).collect(),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| (k.replace("{MapRunId}", run_id), with_run_id(v, run_id)))
+            .collect(),
+        other => other.clone(),
+    }
+}
+
+/// Every object `expected_s3` names holds what it says (a string: the exact text; else the
+/// JSON), and nothing else was written.
+fn check_s3(case: &Value, store: &InMemoryItemStore, run_id: &str) -> Result<(), String> {
+    let Some(expected) = case.get("expected_s3") else {
+        return Ok(());
+    };
+    let expected = with_run_id(expected, run_id);
+    let mut written = Vec::new();
+    for bucket in store_buckets(case) {
+        for key in store.keys(&bucket) {
+            let path = format!("{bucket}/{key}");
+            if case["s3"].get(&path).is_none() {
+                written.push(path);
+            }
+        }
+    }
+    let mut want: Vec<&String> = expected
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(p, _)| p)
+        .collect();
+    want.sort();
+    written.sort();
+    if written.iter().collect::<Vec<_>>() != want {
+        return Err(format!("wrote {written:?}, expected {want:?}"));
+    }
+    for (path, body) in expected.as_object().into_iter().flatten() {
+        let (bucket, key) = bucket_key(path);
+        let actual = store.object(bucket, key).unwrap_or_default();
+        let text = String::from_utf8_lossy(&actual);
+        let ok = match body {
+            Value::String(want) => want == "<any>" || text == *want,
+            want => serde_json::from_str::<Value>(&text).is_ok_and(|a| same(&a, want)),
+        };
+        if !ok {
+            return Err(format!("s3://{path} holds {text}, expected {body}"));
+        }
+    }
+    Ok(())
+}
+
+fn store_buckets(case: &Value) -> std::collections::BTreeSet<String> {
+    ["s3", "expected_s3"]
+        .iter()
+        .flat_map(|field| case[*field].as_object().into_iter().flatten())
+        .map(|(path, _)| bucket_key(path).0.to_string())
+        .collect()
 }
 
 async fn run_case(case: &Value) -> Result<(), String> {
@@ -120,8 +216,13 @@ async fn run_case(case: &Value) -> Result<(), String> {
     if let Some(role) = context["RoleArn"].as_str() {
         options.role_arn = role.to_string();
     }
+    let store = Arc::new(store(case));
+    options.item_store = Some(store.clone());
     let input = case.get("input").cloned().unwrap_or(json!({}));
     let execution = execute(&machine, input, Arc::new(TestInvoker), options).await;
+    let run_id = execution.map_runs.first().map_or("", |run| run.id());
+    check_s3(case, &store, run_id)?;
+    let expected = &with_run_id(expected, run_id);
     match (&execution.output, expected.get("output")) {
         (Ok(actual), Some(want)) if same(actual, want) => Ok(()),
         (Ok(actual), Some(want)) => Err(format!("output {actual}, expected {want}")),

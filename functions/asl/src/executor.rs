@@ -10,7 +10,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
+use crate::item_store::ItemStore;
 use crate::limits::{self, check_payload, History, Payload};
+use crate::map_run::MapRun;
 use crate::model::{
     ChoiceState, FailState, Flow, Io, Machine, MapState, ParallelState, PassState, State,
     SucceedState, TaskState, WaitState,
@@ -19,6 +21,9 @@ use crate::template::{assign, expand, place, read, select, Roots};
 use crate::variables::{check_sizes, Variables};
 use crate::{choice, errors, intrinsics, Event, Failure, TaskInvoker, TaskRequest};
 
+mod child_execution;
+mod distributed_map;
+mod jsonata_state;
 mod task_like;
 mod wait;
 
@@ -35,6 +40,9 @@ pub struct RunOptions {
     pub role_arn: String,
     /// `$$.Execution.StartTime`; the moment `execute` is called when `None`.
     pub start_time: Option<DateTime<Utc>>,
+    /// S3, for a distributed Map's `ItemReader` and `ResultWriter`; a run that needs it
+    /// without one fails with `States.Runtime`.
+    pub item_store: Option<Arc<dyn ItemStore>>,
 }
 
 impl RunOptions {
@@ -45,6 +53,7 @@ impl RunOptions {
             time_scale: 1.0,
             role_arn: "arn:aws:iam::000000000000:role/local-execution".to_string(),
             start_time: None,
+            item_store: None,
         }
     }
 }
@@ -55,6 +64,9 @@ pub struct Execution {
     /// The events Step Functions would have written to this execution's history, by type:
     /// what its 25,000-event quota counts.
     pub service_events: BTreeMap<&'static str, u64>,
+    /// The distributed Maps' runs, with their child executions (and those of any Map Run
+    /// nested in them), in the order they ended.
+    pub map_runs: Vec<MapRun>,
 }
 
 /// Runs a state machine to completion.
@@ -69,6 +81,7 @@ pub async fn execute(
         invoker,
         history: Mutex::new(Vec::new()),
         service_history: History::default(),
+        map_runs: Arc::default(),
         // The context object's fields, as "Accessing execution data from the Context
         // object" lists them; RedriveTime appears only once an execution was redriven.
         execution: json!({
@@ -114,10 +127,17 @@ pub async fn execute(
         .history
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map_runs = std::mem::take(
+        &mut *runner
+            .map_runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     Execution {
         output,
         history,
         service_events: runner.service_history.counts(),
+        map_runs,
     }
 }
 
@@ -128,6 +148,8 @@ struct Runner {
     service_history: History,
     execution: Value,
     state_machine: Value,
+    /// Shared with the child executions' runners.
+    map_runs: Arc<Mutex<Vec<MapRun>>>,
 }
 
 /// The Map item a state runs for, if any: `$$.Map.Item`.
@@ -174,19 +196,25 @@ fn assigned(
     Ok(assigned)
 }
 
-/// The service's Cause for a runtime error names the state it happened in.
+/// The service's Cause for a runtime or JSONata evaluation error names the state it happened
+/// in.
 fn in_state(failure: Failure, state: &str, event_id: u64) -> Failure {
-    if failure.error != errors::RUNTIME
+    let named = failure.error == errors::RUNTIME
+        || failure.error == crate::jsonata::QUERY_EVALUATION_ERROR;
+    if !named
         || failure
             .cause
             .starts_with("An error occurred while executing")
     {
         return failure;
     }
-    Failure::runtime(format!(
-        "An error occurred while executing the state '{state}' (entered at the event id #{event_id}). {}",
-        failure.cause
-    ))
+    Failure::new(
+        failure.error,
+        format!(
+            "An error occurred while executing the state '{state}' (entered at the event id #{event_id}). {}",
+            failure.cause
+        ),
+    )
 }
 
 impl Runner {
@@ -264,8 +292,13 @@ impl Runner {
                 self.service_history.record(&[entered])?;
                 let event_id = self.service_history.total();
                 check_payload(&input, &name, Payload::StateInput)?;
-                let transition = self
-                    .step(&name, state, input, &item, &vars)
+                let step = match machine.jsonata.get(&name) {
+                    Some(fields) => self
+                        .step_jsonata(&name, state, fields, input, &item, &vars)
+                        .boxed(),
+                    None => self.step(&name, state, input, &item, &vars).boxed(),
+                };
+                let transition = step
                     .await
                     .map_err(|f| in_state(f, &name, event_id))?;
                 check_payload(&transition.output, &name, Payload::StateOutput)?;
@@ -320,42 +353,56 @@ impl Runner {
     ) -> Result<Transition, Failure> {
         let work = move |retry_count, effective: Value, context: Value| async move {
             let roots = visit.roots(&context);
-            let request = TaskRequest {
-                resource: task.resource.clone(),
-                parameters: expand_or_keep(task.parameters.as_ref(), effective.clone(), roots)?,
-                state: visit.name.to_string(),
-                retry_count,
-                execution_name: self.options.execution_name.clone(),
-            };
+            let parameters = expand_or_keep(task.parameters.as_ref(), effective.clone(), roots)?;
             let timeout = wait::task_timeout(task, &effective, roots)?;
-            check_payload(&request.parameters, visit.name, Payload::StateInput)?;
-            self.service_history
-                .record(&["TaskScheduled", "TaskStarted"])?;
-            let call = self.invoker.invoke(request);
-            let result = match timeout {
-                Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Failure::new(
-                            errors::TIMEOUT,
-                            format!("task ran longer than {limit} s"),
-                        ))
-                    }),
-                None => call.await,
-            }
-            .and_then(|result| {
-                check_payload(&result, visit.name, Payload::TaskResult)?;
-                Ok(result)
-            });
-            self.service_history.record(&[match &result {
-                Ok(_) => "TaskSucceeded",
-                Err(f) if f.error == errors::TIMEOUT => "TaskTimedOut",
-                Err(_) => "TaskFailed",
-            }])?;
-            result
+            self.invoke_task(visit, &task.resource, parameters, retry_count, timeout)
+                .await
         };
         self.run_task_like(visit, &TaskLike::from(task), raw, work)
             .await
+    }
+
+    /// One call of a Task's resource, within its timeout, recorded in the service history.
+    async fn invoke_task(
+        &self,
+        visit: Visit<'_>,
+        resource: &str,
+        parameters: Value,
+        retry_count: u32,
+        timeout: Option<u64>,
+    ) -> Result<Value, Failure> {
+        let request = TaskRequest {
+            resource: resource.to_string(),
+            parameters,
+            state: visit.name.to_string(),
+            retry_count,
+            execution_name: self.options.execution_name.clone(),
+        };
+        check_payload(&request.parameters, visit.name, Payload::StateInput)?;
+        self.service_history
+            .record(&["TaskScheduled", "TaskStarted"])?;
+        let call = self.invoker.invoke(request);
+        let result = match timeout {
+            Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::new(
+                        errors::TIMEOUT,
+                        format!("task ran longer than {limit} s"),
+                    ))
+                }),
+            None => call.await,
+        }
+        .and_then(|result| {
+            check_payload(&result, visit.name, Payload::TaskResult)?;
+            Ok(result)
+        });
+        self.service_history.record(&[match &result {
+            Ok(_) => "TaskSucceeded",
+            Err(f) if f.error == errors::TIMEOUT => "TaskTimedOut",
+            Err(_) => "TaskFailed",
+        }])?;
+        result
     }
 
     async fn parallel(
@@ -412,6 +459,11 @@ impl Runner {
         effective: Value,
         context: Value,
     ) -> Result<Value, Failure> {
+        if map.is_distributed() {
+            return self
+                .map_run(visit, map, retry_count, effective, context)
+                .await;
+        }
         let roots = visit.roots(&context);
         let items = match &map.items_path {
             Some(p) => runtime(read(p, &effective, roots))?,

@@ -5,18 +5,24 @@
 //! [`TaskInvoker`]; [`lambda::LambdaTasks`] adapts one for Lambda-invoking tasks.
 //! It is at least as strict as the service where a local pass could hide a cloud failure:
 //! payload sizes, the execution history quota and the inline Map's concurrency follow
-//! [`limits`]. What it does not implement is refused explicitly at load (distributed Map,
-//! JSONata).
+//! [`limits`]. What it does not implement is refused explicitly at load (JSONata). A
+//! distributed Map reaches S3 through an [`item_store::ItemStore`] given in [`RunOptions`].
 
 mod choice;
 #[cfg(test)]
 mod conformance;
 mod executor;
 mod intrinsics;
+mod item_batcher;
+mod item_reader;
+pub mod item_store;
+pub mod jsonata;
 pub mod lambda;
 pub mod limits;
+pub mod map_run;
 mod model;
 mod path;
+mod result_writer;
 mod template;
 pub mod validate;
 mod variables;
@@ -69,6 +75,12 @@ pub mod errors {
     /// A state's input or output, or a Task's result, over the payload quota. Terminal:
     /// `States.ALL` and `States.TaskFailed` do not match it, only its own name does.
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+    /// A distributed Map's failed items went past its tolerated failure threshold.
+    pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
+    /// A distributed Map's `ItemReader` could not read its items.
+    pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
+    /// A distributed Map's `ResultWriter` could not write its results.
+    pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
 }
 
 /// What a Task state asks its invoker to do.
@@ -114,6 +126,20 @@ pub enum Event {
         state: String,
         error: String,
         next: String,
+    },
+    /// A distributed Map state started a Map Run; its children's events are in
+    /// [`map_run::MapRun`], not here.
+    MapRunStarted {
+        state: String,
+        map_run_arn: String,
+    },
+    MapRunSucceeded {
+        state: String,
+    },
+    MapRunFailed {
+        state: String,
+        error: String,
+        cause: String,
     },
     ExecutionSucceeded,
     ExecutionFailed {

@@ -29,6 +29,10 @@ pub const HISTORY_LIMIT_EVENTS: u64 = 25_000;
 /// (0, "as many as possible", also means 40).
 pub const INLINE_MAP_MAX_CONCURRENCY: usize = 40;
 
+/// A distributed Map runs at most this many child executions at once (also when its
+/// `MaxConcurrency` is 0): <https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html>.
+pub const DISTRIBUTED_MAP_MAX_CONCURRENCY: usize = 10_000;
+
 /// The size of `value` as compact UTF-8 JSON, counted without building the text.
 pub fn json_size(value: &Value) -> usize {
     struct Counter(usize);

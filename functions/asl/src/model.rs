@@ -3,7 +3,10 @@
 //! features this runner does not implement are refused up front rather than ignored.
 
 mod checks;
+pub mod distributed;
 mod fields;
+mod jsonata_checks;
+pub mod query_language;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -25,6 +28,11 @@ pub struct Machine {
     /// Only in a Map's `ItemProcessor`: `{"Mode": "INLINE"}`.
     #[serde(default)]
     pub processor_config: Option<Value>,
+    /// The JSONata fields of the states that use JSONata, by state name; a state not named
+    /// here uses JSONPath. Boxed: a Map state holds its item processor inline, and every byte here is a byte
+    /// more in every `State`.
+    #[serde(skip)]
+    pub jsonata: Box<HashMap<String, query_language::JsonataState>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +257,9 @@ pub struct MapState {
     pub max_concurrency: Option<u64>,
     #[serde(default)]
     pub max_concurrency_path: Option<String>,
+    /// `ItemReader`, `ItemBatcher`, `ResultWriter`, the failure tolerance and `Label`.
+    #[serde(flatten)]
+    pub distributed: Box<distributed::DistributedFields>,
     #[serde(default)]
     pub result_selector: Option<Value>,
     #[serde(default)]
@@ -331,9 +342,13 @@ impl Machine {
     pub fn from_json(text: &str) -> Result<Self, AslError> {
         let raw: Value =
             serde_json::from_str(text).map_err(|e| AslError::Definition(e.to_string()))?;
-        fields::check_machine(&raw, "", false).map_err(AslError::Definition)?;
-        let machine: Machine =
-            serde_json::from_value(raw).map_err(|e| AslError::Definition(e.to_string()))?;
+        let top = query_language::top_language(&raw).map_err(AslError::Definition)?;
+        fields::check_machine(&raw, "", false, top).map_err(AslError::Definition)?;
+        let mut typed = raw.clone();
+        query_language::strip(&mut typed, top);
+        let mut machine: Machine =
+            serde_json::from_value(typed).map_err(|e| AslError::Definition(e.to_string()))?;
+        query_language::attach(&mut machine, &raw, top).map_err(AslError::Definition)?;
         machine.validate("", &BTreeSet::new())?;
         Ok(machine)
     }
@@ -364,13 +379,6 @@ impl Machine {
     /// Parallel branch may read them but not assign them.
     fn validate(&self, scope: &str, outer: &BTreeSet<String>) -> Result<(), AslError> {
         let bad = |msg: String| AslError::Definition(format!("{scope}{msg}"));
-        if let Some(lang) = &self.query_language {
-            if lang != "JSONPath" {
-                return Err(bad(format!(
-                    "QueryLanguage {lang} is not supported (JSONPath only)"
-                )));
-            }
-        }
         if !self.states.contains_key(&self.start_at) {
             return Err(bad(format!(
                 "StartAt names a missing state {:?}",
@@ -387,7 +395,11 @@ impl Machine {
         let inner_outer: BTreeSet<String> = outer.union(&own).cloned().collect();
         for (name, state) in &self.states {
             self.validate_transitions(name, state).map_err(&bad)?;
-            checks::state(name, state).map_err(&bad)?;
+            match self.jsonata.get(name) {
+                Some(fields) => jsonata_checks::state(name, state, fields),
+                None => checks::state(name, state),
+            }
+            .map_err(&bad)?;
             match state {
                 State::Parallel(parallel) => {
                     for (i, branch) in parallel.branches.iter().enumerate() {

@@ -217,7 +217,7 @@ pub async fn start(
         Err(err)
             if err
                 .as_service_error()
-                .is_some_and(|e| e.is_execution_already_exists()) =>
+                .is_some_and(aws_sdk_sfn::operation::start_execution::StartExecutionError::is_execution_already_exists) =>
         {
             existing(sfn, &execution_arn, name, input)
                 .await?
@@ -245,7 +245,7 @@ async fn existing(
         Err(err)
             if err
                 .as_service_error()
-                .is_some_and(|e| e.is_execution_does_not_exist()) =>
+                .is_some_and(aws_sdk_sfn::operation::describe_execution::DescribeExecutionError::is_execution_does_not_exist) =>
         {
             return Ok(None)
         }

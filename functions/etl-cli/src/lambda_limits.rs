@@ -131,7 +131,7 @@ impl<F: LambdaFunctions> LimitedFunctions<F> {
     /// The fault injected at this invoke of `state`, if any.
     fn injected(&self, state: &str) -> Option<Failure> {
         let nth = {
-            let mut invokes = self.invokes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut invokes = self.invokes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let count = invokes.entry(state.to_string()).or_insert(0);
             *count += 1;
             *count
@@ -196,7 +196,7 @@ impl<F: LambdaFunctions> LimitedFunctions<F> {
         if response_bytes > SYNC_PAYLOAD_LIMIT_BYTES {
             return Err(unhandled(
                 "Function.ResponseSizeTooLarge",
-                format!(
+                &format!(
                     "Response payload size exceeded maximum allowed payload size \
                      ({SYNC_PAYLOAD_LIMIT_BYTES} bytes): {response_bytes} bytes."
                 ),
@@ -217,7 +217,7 @@ fn request_id(request: &TaskRequest) -> String {
 
 /// An unhandled function error: `error` is what the Task sees, the Cause the payload Lambda
 /// returned (its own `errorType` kept for the reader).
-fn unhandled(error: &str, message: String, error_type: &str) -> Failure {
+fn unhandled(error: &str, message: &str, error_type: &str) -> Failure {
     Failure::new(
         error,
         json!({"errorType": error_type, "errorMessage": message}).to_string(),
@@ -232,7 +232,7 @@ fn timed_out(request: &TaskRequest, timeout_seconds: u64, scaled: Duration) -> F
     };
     unhandled(
         LAMBDA_UNKNOWN,
-        format!(
+        &format!(
             "RequestId: {} Error: Task timed out after {timeout_seconds}.00 seconds{scale_note}",
             request_id(request)
         ),
@@ -243,7 +243,7 @@ fn timed_out(request: &TaskRequest, timeout_seconds: u64, scaled: Duration) -> F
 fn out_of_memory(request: &TaskRequest, function: &str, memory_mb: u64, peak: u64) -> Failure {
     unhandled(
         LAMBDA_UNKNOWN,
-        format!(
+        &format!(
             "RequestId: {} Error: Runtime exited with error: signal: killed \
              (Runtime.OutOfMemory: {function} raised the peak RSS by {} MB, over its \
              MemorySize of {memory_mb} MB)",

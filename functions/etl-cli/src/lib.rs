@@ -7,6 +7,7 @@ pub mod deployed;
 pub mod follow;
 pub mod functions;
 pub mod iam;
+pub mod item_store;
 pub mod lambda_host;
 pub mod lambda_init;
 pub mod lambda_limits;

@@ -55,7 +55,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::LambdaHost(args) => commands::lambda_host::lambda_host(template, args).await,
         Command::Start(args) => commands::start::start(template, args).await,
         Command::Schedules { action } => commands::schedules::schedules(template, action).await,
-        Command::List(args) => commands::list::list(template, args),
+        Command::List(args) => commands::list::list(template, &args),
         Command::Validate(args) => commands::validate::validate(template, &args),
         Command::Check => commands::check::check().await,
         Command::Iam { action } => commands::iam::iam(template, action),

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::functions::{InProcess, OverInvokeApi};
+use crate::item_store::S3ItemStore;
 use crate::lambda_limits::{InjectedFault, LambdaLimits, LimitedFunctions};
 use crate::template::{MachineSpec, Template, TemplateError};
 
@@ -229,6 +230,8 @@ pub async fn run_machine(
     });
     let mut options = RunOptions::new(&spec.name, &execution_name);
     options.time_scale = settings.time_scale;
+    // A distributed Map's ItemReader and ResultWriter reach the local S3 server.
+    options.item_store = Some(Arc::new(S3ItemStore::new(ctx.s3().clone())));
 
     let span = tracing::info_span!(
         "run",

@@ -201,7 +201,7 @@ pub async fn ensure_group(
         Err(err)
             if err
                 .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                .is_some_and(aws_sdk_scheduler::operation::get_schedule_group::GetScheduleGroupError::is_resource_not_found_exception) => {}
         Err(err) => return Err(scheduler_error(err)),
     }
     match client.create_schedule_group().name(group).send().await {
@@ -210,7 +210,7 @@ pub async fn ensure_group(
         Err(err)
             if err
                 .as_service_error()
-                .is_some_and(|e| e.is_conflict_exception()) =>
+                .is_some_and(aws_sdk_scheduler::operation::create_schedule_group::CreateScheduleGroupError::is_conflict_exception) =>
         {
             Ok(())
         }
@@ -233,7 +233,7 @@ pub async fn duplicates_elsewhere(
     while let Some(page) = pages.next().await {
         for schedule in page.map_err(scheduler_error)?.schedules() {
             let in_group = schedule.group_name().unwrap_or("default");
-            let target = schedule.target().map(|t| t.arn()).unwrap_or_default();
+            let target = schedule.target().map(aws_sdk_scheduler::types::TargetSummary::arn).unwrap_or_default();
             let name = schedule.name().unwrap_or("?");
             // Pending one-time backfills start each date once; they cannot double up.
             let one_time_backfill = name.contains(BACKFILL_INFIX);
@@ -353,7 +353,7 @@ pub async fn apply(
             Err(err)
                 if err
                     .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    .is_some_and(aws_sdk_scheduler::operation::get_schedule::GetScheduleError::is_resource_not_found_exception) =>
             {
                 None
             }
@@ -456,7 +456,7 @@ pub async fn list(
             Err(err)
                 if err
                     .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    .is_some_and(aws_sdk_scheduler::operation::list_schedules::ListSchedulesError::is_resource_not_found_exception) =>
             {
                 return Ok(Vec::new())
             }
@@ -524,7 +524,7 @@ pub async fn delete(
             Err(err)
                 if err
                     .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    .is_some_and(aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError::is_resource_not_found_exception) =>
             {
                 false
             }

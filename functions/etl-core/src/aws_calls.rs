@@ -231,11 +231,11 @@ const ACCESS_DENIED_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Er
 /// The IAM-relevant fields of an SDK operation's input. An operation not listed keeps only
 /// its service and name, which iam-contract refuses as unmapped: never silently allowed.
 pub fn describe(function: &str, service: &str, operation: &str, input: &Input) -> ApiCall {
+    use aws_sdk_secretsmanager::operation as sm;
     let mut call = ApiCall::new(function, service, operation);
     if describe_s3_object(&mut call, input) || describe_s3_bucket(&mut call, input) {
         return call;
     }
-    use aws_sdk_secretsmanager::operation as sm;
     let secret = input
         .downcast_ref::<sm::get_secret_value::GetSecretValueInput>()
         .map(|i| i.secret_id())

@@ -73,7 +73,7 @@ impl Database {
         match current.pool.get().await {
             Err(PoolError::Backend(err)) if self.uses_secret() && is_auth_failure(&err) => {
                 tracing::warn!(
-                    sqlstate = err.code().map(|c| c.code()),
+                    sqlstate = err.code().map(tokio_postgres::error::SqlState::code),
                     "PostgreSQL refused the secret's credentials; reading the secret again \
                      (it may have been rotated)"
                 );

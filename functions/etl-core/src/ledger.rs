@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::clients::Context;
 use crate::error::StageError;
 use crate::logical_date::LogicalDate;
+use crate::metrics::{self, StageFigures};
 
 /// The stage name under which a whole pipeline run's outcome is recorded.
 pub const PIPELINE_STAGE: &str = "pipeline";
@@ -28,6 +29,14 @@ pub struct RowCounts {
 /// Stage outputs say what they counted.
 pub trait Counted {
     fn counts(&self) -> RowCounts;
+    /// Bytes the stage wrote, when it knows (a metric, not a ledger column).
+    fn bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Requests the stage retried internally, when it retries (a metric, not a ledger column).
+    fn retries(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +88,7 @@ const BEGIN: &str = "
     INSERT INTO etl.runs (pipeline, stage, logical_date, attempt, status, execution)
     SELECT $1, $2, $3, COALESCE(MAX(attempt), 0) + 1, 'running', $4
       FROM etl.runs WHERE pipeline = $1 AND stage = $2 AND logical_date = $3
-    RETURNING run_id";
+    RETURNING run_id, attempt";
 
 const FINISH: &str = "
     UPDATE etl.runs
@@ -87,14 +96,15 @@ const FINISH: &str = "
            error_name = $6, error_cause = $7, finished_at = now(), duration_ms = $8
      WHERE run_id = $1";
 
-/// Starts a ledger row; retried once if a concurrent attempt took the same number.
+/// Starts a ledger row, returning its id and attempt number; retried once if a concurrent
+/// attempt took the same number.
 async fn begin(
     ctx: &Context,
     pipeline: &str,
     stage: &str,
     date: LogicalDate,
     execution: Option<&str>,
-) -> Result<i64, StageError> {
+) -> Result<(i64, i32), StageError> {
     let client = ctx.postgres().await?;
     let mut last_error = None;
     for _ in 0..3 {
@@ -102,9 +112,9 @@ async fn begin(
             .query_one(BEGIN, &[&pipeline, &stage, &date.date(), &execution])
             .await
         {
-            Ok(row) => return Ok(row.get(0)),
+            Ok(row) => return Ok((row.get(0), row.get(1))),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-                last_error = Some(e)
+                last_error = Some(e);
             }
             Err(e) => return Err(StageError::postgres(e)),
         }
@@ -164,10 +174,11 @@ where
     O: Counted,
     F: Future<Output = Result<O, StageError>>,
 {
-    let run_id = begin(ctx, pipeline, stage, date, execution).await?;
+    let (run_id, attempt) = begin(ctx, pipeline, stage, date, execution).await?;
     let started = Instant::now();
     let result = work.await;
     let duration_ms = started.elapsed().as_millis() as i64;
+    metrics::record_stage(figures(pipeline, attempt, result.as_ref().ok()));
     let outcome = match &result {
         Ok(output) => Ok(output.counts()),
         Err(err) => Err((err.kind().as_str(), err.to_string())),
@@ -176,6 +187,28 @@ where
         tracing::error!(run_id, error = %ledger_error, "could not finish the ledger row");
     }
     result
+}
+
+/// A stage's figures for its metrics. Rejected rows are a warning, never a silent success:
+/// logged here and alarmed on through the `RowsRejected` metric.
+fn figures<O: Counted>(pipeline: &str, attempt: i32, output: Option<&O>) -> StageFigures {
+    let mut figures = StageFigures {
+        pipeline: pipeline.to_string(),
+        attempt: Some(attempt),
+        ..StageFigures::default()
+    };
+    if let Some(output) = output {
+        let counts = output.counts();
+        if let Some(rejected) = counts.rows_rejected.filter(|&n| n > 0) {
+            tracing::warn!(rows_rejected = rejected, "the stage rejected rows");
+        }
+        figures.rows_in = counts.rows_in;
+        figures.rows_out = counts.rows_out;
+        figures.rows_rejected = counts.rows_rejected;
+        figures.bytes = output.bytes();
+        figures.retries = output.retries();
+    }
+    figures
 }
 
 /// Records a pipeline run's outcome for a date (what the state machines call at the end,
@@ -187,7 +220,7 @@ pub async fn record_outcome(
     execution: Option<&str>,
     failure: Option<(&str, &str)>,
 ) -> Result<i64, StageError> {
-    let run_id = begin(ctx, pipeline, PIPELINE_STAGE, date, execution).await?;
+    let (run_id, _) = begin(ctx, pipeline, PIPELINE_STAGE, date, execution).await?;
     let outcome = match failure {
         None => Ok(RowCounts::default()),
         Some((name, cause)) => Err((name, cause.to_string())),

@@ -11,6 +11,7 @@ pub mod error;
 pub mod hr;
 pub mod ledger;
 pub mod logical_date;
+pub mod metrics;
 pub mod migrations;
 pub mod postgres_tls;
 pub mod probe;

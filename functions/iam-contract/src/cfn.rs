@@ -158,9 +158,8 @@ impl<'a> Resolver<'a> {
             return Err(bad());
         };
         let delim = delim.as_str().ok_or_else(bad)?;
-        let items = match self.resolve(list)? {
-            Some(Json::Array(items)) => items,
-            _ => return Err(bad()),
+        let Some(Json::Array(items)) = self.resolve(list)? else {
+            return Err(bad());
         };
         let parts: Vec<String> = items.iter().map(json_text).collect::<Result<_, _>>()?;
         Ok(parts.join(delim))

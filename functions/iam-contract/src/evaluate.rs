@@ -47,7 +47,7 @@ impl Request {
     /// Sets a condition key (replacing any earlier value).
     pub fn with_context(mut self, key: &str, values: &[&str]) -> Self {
         self.context
-            .insert(key.into(), values.iter().map(|v| v.to_string()).collect());
+            .insert(key.into(), values.iter().map(std::string::ToString::to_string).collect());
         self
     }
 }

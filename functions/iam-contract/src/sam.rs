@@ -93,8 +93,7 @@ pub(crate) const VPC_EXECUTION: &str = "AWSLambdaVPCAccessExecutionRole";
 pub(crate) fn aws_managed(name_or_arn: &str) -> Option<Policy> {
     let name = name_or_arn
         .rsplit_once(":policy/")
-        .map(|(_, n)| n.rsplit('/').next().unwrap_or(n))
-        .unwrap_or(name_or_arn);
+        .map_or(name_or_arn, |(_, n)| n.rsplit('/').next().unwrap_or(n));
     let logs = [
         "logs:CreateLogGroup",
         "logs:CreateLogStream",

@@ -1,12 +1,15 @@
 //! What every Lambda entry point shares, so each `main` is a few lines: logs in the format and
 //! at the level the function's logging controls ask for, with the stage and logical date on
-//! every line, clients built once per container, and stage errors turned into the
-//! `errorType` names Step Functions routes on.
+//! every line, one CloudWatch EMF metrics line per invocation, clients built once per
+//! container, and stage errors turned into the `errorType` names Step Functions routes on.
 
 use std::future::Future;
+use std::io::Write;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use etl_core::aws_calls::{Audit, RecordingAuditor};
+use etl_core::metrics::{self, Invocation};
 use etl_core::stage::{invoke_json, logical_date_of};
 use etl_core::{Config, Context, StageError};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -125,9 +128,11 @@ where
             logical_date = logical_date_of(&event.payload).unwrap_or("-"),
         );
         async move {
-            // Boxed: the runtime's service layers nest this future, and a stage's (SDK calls
-            // inside) is deep enough to overflow the compiler's layout depth limit.
-            let result = Box::pin(handle(&ctx, event.payload, stage.as_ref())).await;
+            // The metrics line is written straight to stdout, not through tracing: CloudWatch
+            // extracts EMF only from a log event that is the bare JSON document, and a tracing
+            // line would nest it in its own fields.
+            let mut stdout = std::io::stdout();
+            let result = invoke(&ctx, event.payload, stage.as_ref(), stage_name, &mut stdout).await;
             if let Err(err) = &result {
                 tracing::error!(error_type = err.kind().as_str(), error = %err, "stage failed");
             }
@@ -136,6 +141,74 @@ where
         .instrument(span)
     }))
     .await
+}
+
+/// One invocation as the Lambda runtime makes it: [`handle`], then one EMF line with what the
+/// stage measured, written to `out` whether the stage succeeded or not. A line that cannot be
+/// built is logged and skipped: metrics never fail a stage.
+pub async fn invoke<E, O, F, Fut>(
+    ctx: &Arc<Context>,
+    payload: Value,
+    stage: &F,
+    stage_name: &str,
+    out: &mut (dyn Write + Send),
+) -> Result<Value, StageError>
+where
+    E: DeserializeOwned,
+    O: Serialize,
+    F: Fn(Arc<Context>, E) -> Fut,
+    Fut: Future<Output = Result<O, StageError>>,
+{
+    let fallback = fallback_pipeline(&payload).to_string();
+    let started = Instant::now();
+    // Boxed: the runtime's service layers nest this future, and a stage's (SDK calls inside)
+    // is deep enough to overflow the compiler's layout depth limit.
+    let (result, invocation) = metrics::measure(Box::pin(handle(ctx, payload, stage))).await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let written = metrics_line(
+        &invocation,
+        stage_name,
+        &fallback,
+        duration_ms,
+        result.is_err(),
+    )
+    .and_then(|line| {
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())
+    });
+    if let Err(error) = written {
+        tracing::warn!(%error, "metrics line not written");
+    }
+    result
+}
+
+/// The pipeline an invocation reports under when its stage records none: the event's
+/// `pipeline` (plan-dates, record-run), else `shared` (hr-schema serves three pipelines).
+fn fallback_pipeline(payload: &Value) -> &str {
+    payload
+        .get("pipeline")
+        .and_then(Value::as_str)
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or(SHARED_PIPELINE)
+}
+
+/// The `Pipeline` dimension of stages that belong to no single pipeline.
+pub const SHARED_PIPELINE: &str = "shared";
+
+fn metrics_line(
+    invocation: &Invocation,
+    stage_name: &str,
+    fallback: &str,
+    duration_ms: u64,
+    failed: bool,
+) -> Result<String, String> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    invocation
+        .emf_line(stage_name, fallback, duration_ms, failed, now_ms)
+        .map_err(|e| e.to_string())
 }
 
 /// One invocation: the secrets the stage may need, read on the first invocation (cached
@@ -167,8 +240,7 @@ mod tests {
     fn unreachable_secrets_manager() -> EnvSource {
         let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(1);
+            .map_or(1, |a| a.port());
         let file = std::env::temp_dir().join(format!("lambda-support-env-{}", std::process::id()));
         std::fs::write(
             &file,
@@ -228,6 +300,141 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
         assert!(err.to_string().contains("DATABASE_SECRET_ARN"), "{err}");
         assert_eq!(ctx.database_secret_reads(), 1);
+    }
+
+    /// A buffer both the tracing subscriber and the metrics line write to, as both write to
+    /// the function's stdout.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// Runs `stage` as `run` does, with JSON tracing into the same buffer; returns the lines.
+    async fn invoke_capturing<F, Fut>(
+        stage: F,
+        payload: Value,
+    ) -> (Result<Value, StageError>, Vec<String>)
+    where
+        F: Fn(Arc<Context>, Value) -> Fut,
+        Fut: Future<Output = Result<Value, StageError>>,
+    {
+        use tracing::instrument::WithSubscriber;
+        let env = unreachable_secrets_manager()
+            .with("DATABASE_SECRET_ARN", "")
+            .with("ELASTICSEARCH_SECRET_ARN", "");
+        let ctx = Arc::new(
+            Context::new(Config::from_source(&env).unwrap())
+                .await
+                .unwrap(),
+        );
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(captured.clone())
+            .finish();
+        let mut out = captured.clone();
+        let result = invoke(&ctx, payload, &stage, "hr-sync", &mut out)
+            .with_subscriber(subscriber)
+            .await;
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (result, text.lines().map(str::to_string).collect())
+    }
+
+    fn emf_lines(lines: &[String]) -> Vec<Value> {
+        lines
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|doc| doc.get("_aws").is_some())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_invocation_logs_exactly_one_emf_line_with_the_stage_figures() {
+        let stage = |_ctx: Arc<Context>, _event: Value| async move {
+            tracing::info!(selected = 10, "employees synced");
+            // What ledger::tracked records for hr-sync.
+            metrics::record_stage(metrics::StageFigures {
+                pipeline: "hr".into(),
+                rows_in: Some(10),
+                rows_out: Some(9),
+                rows_rejected: Some(1),
+                retries: Some(2),
+                attempt: Some(1),
+                ..metrics::StageFigures::default()
+            });
+            Ok(serde_json::json!({"indexed": 9}))
+        };
+        let (result, lines) =
+            invoke_capturing(stage, serde_json::json!({"logical_date": "2026-11-25"})).await;
+        assert_eq!(result.unwrap()["indexed"], 9);
+        assert!(
+            lines.len() >= 2,
+            "the stage's own log line and the metrics: {lines:?}"
+        );
+        let emf = emf_lines(&lines);
+        assert_eq!(emf.len(), 1, "{lines:#?}");
+        let doc = &emf[0];
+        etl_core::metrics::emf::validate(doc).unwrap();
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "EtlPipelines"
+        );
+        assert_eq!(doc["Pipeline"], "hr");
+        assert_eq!(doc["Stage"], "hr-sync");
+        assert_eq!(doc["RowsIn"], 10);
+        assert_eq!(doc["RowsOut"], 9);
+        assert_eq!(doc["RowsRejected"], 1);
+        assert_eq!(doc["Retries"], 2);
+        assert_eq!(doc["Attempt"], 1);
+        assert_eq!(doc["Failures"], 0);
+        assert!(doc["Duration"].is_number());
+        // The document is the whole line: not nested in a tracing event's fields.
+        assert!(doc.get("message").is_none() && doc.get("level").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_invocation_still_logs_its_one_emf_line() {
+        let stage = |_ctx: Arc<Context>, _event: Value| async move {
+            Err::<Value, _>(StageError::invalid_input("no such date"))
+        };
+        let (result, lines) =
+            invoke_capturing(stage, serde_json::json!({"pipeline": "clickstream"})).await;
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let emf = emf_lines(&lines);
+        assert_eq!(emf.len(), 1, "{lines:#?}");
+        assert_eq!(emf[0]["Failures"], 1);
+        assert_eq!(emf[0]["Pipeline"], "clickstream", "the event's pipeline");
+        assert!(emf[0].get("RowsIn").is_none());
+    }
+
+    #[test]
+    fn the_fallback_pipeline_is_the_events_or_shared() {
+        assert_eq!(
+            fallback_pipeline(&serde_json::json!({"pipeline": "hr"})),
+            "hr"
+        );
+        assert_eq!(
+            fallback_pipeline(&serde_json::json!({"pipeline": " "})),
+            SHARED_PIPELINE
+        );
+        assert_eq!(fallback_pipeline(&serde_json::json!({})), SHARED_PIPELINE);
+        assert_eq!(fallback_pipeline(&serde_json::json!([1])), SHARED_PIPELINE);
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub fn tables(report: &KpiReport) -> Vec<(String, Vec<String>, Vec<Vec<String>>)
     vec![
         (
             "KPIs per platform".to_string(),
-            PLATFORM_HEADER.iter().map(|s| s.to_string()).collect(),
+            PLATFORM_HEADER.iter().map(std::string::ToString::to_string).collect(),
             platform_rows,
         ),
         (
@@ -267,7 +267,7 @@ fn bar_chart(
         .x_label_formatter(&|x| match x {
             SegmentValue::CenterOf(i) => names
                 .get(*i as usize)
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .unwrap_or_default(),
             _ => String::new(),
         })

@@ -259,7 +259,7 @@ fn breaks_a_rule(date: LogicalDate) -> Expr {
     rules(date)
         .into_iter()
         .map(|(broken, _)| broken.fill_null(lit(false)))
-        .reduce(|a, b| a.or(b))
+        .reduce(polars::prelude::Expr::or)
         .unwrap_or(lit(false))
 }
 
@@ -277,13 +277,13 @@ fn rules(date: LogicalDate) -> Vec<(Expr, &'static str)> {
     let any_null = COLUMNS
         .iter()
         .map(|c| col(*c).is_null())
-        .reduce(|a, b| a.or(b))
+        .reduce(polars::prelude::Expr::or)
         .unwrap_or(lit(false));
     let one_of = |column: &str, allowed: &[&str]| {
         allowed
             .iter()
             .map(|value| col(column).eq(lit(*value)))
-            .reduce(|a, b| a.or(b))
+            .reduce(polars::prelude::Expr::or)
             .unwrap_or(lit(false))
             .not()
     };

@@ -58,6 +58,7 @@ impl TaskLike<'_> {
     }
 
     /// The first Catcher that names `error`.
+    #[cfg(test)]
     fn catcher(&self, error: &str) -> Option<&Catcher> {
         self.catch
             .iter()
@@ -141,6 +142,13 @@ impl<'a> Retries<'a> {
     }
 }
 
+/// How the attempts of a task-like state's work ended, if not in an uncaught failure.
+pub(super) enum Outcome {
+    Succeeded(Value),
+    /// The failure and the index of the first Catcher that names it.
+    Caught(usize, Failure),
+}
+
 impl Runner {
     /// Runs a task-like state. `work` gets the retry count, the effective input (after
     /// `InputPath`) and the context object, and is called again on each retry. A
@@ -156,24 +164,52 @@ impl Runner {
         W: Fn(u32, Value, Value) -> Fut,
         Fut: Future<Output = Result<Value, Failure>>,
     {
-        let mut retries = Retries::new(state.retry);
+        let prepare = |context: &Value| {
+            runtime(select(
+                &state.io.input_path,
+                raw.clone(),
+                visit.roots(context),
+            ))
+        };
+        let outcome = self
+            .attempts(visit, state.retry, state.catch, prepare, work)
+            .await?;
+        // `$$.State.RetryCount` reads 0 here even after retries, as it always has.
+        let context = self.context(visit, 0);
+        match outcome {
+            Outcome::Succeeded(result) => state.succeeded(raw, result, visit.roots(&context)),
+            Outcome::Caught(index, failure) => {
+                caught(&state.catch[index], raw, &failure, visit.roots(&context))
+            }
+        }
+    }
+
+    /// Runs `work` on the input `prepare` makes from each attempt's context object, retried
+    /// as `retry` says, until it succeeds or fails for good; a failure a Catcher names is
+    /// returned as [`Outcome::Caught`], any other is the state's.
+    pub(super) async fn attempts<P, W, Fut>(
+        &self,
+        visit: Visit<'_>,
+        retry: &[Retrier],
+        catch: &[Catcher],
+        prepare: P,
+        work: W,
+    ) -> Result<Outcome, Failure>
+    where
+        P: Fn(&Value) -> Result<Value, Failure>,
+        W: Fn(u32, Value, Value) -> Fut,
+        Fut: Future<Output = Result<Value, Failure>>,
+    {
+        let mut retries = Retries::new(retry);
         let failure = loop {
             let retry_count = retries.count();
             let context = self.context(visit, retry_count);
-            let attempt = match runtime(select(
-                &state.io.input_path,
-                raw.clone(),
-                visit.roots(&context),
-            )) {
+            let attempt = match prepare(&context) {
                 Ok(effective) => work(retry_count, effective, context).await,
                 Err(failure) => Err(failure),
             };
             let failure = match attempt {
-                // `$$.State.RetryCount` reads 0 here even after retries, as it always has.
-                Ok(result) => {
-                    let context = self.context(visit, 0);
-                    return state.succeeded(raw, result, visit.roots(&context));
-                }
+                Ok(result) => return Ok(Outcome::Succeeded(result)),
                 Err(failure) => failure,
             };
             self.record(Event::TaskFailed {
@@ -195,16 +231,18 @@ impl Runner {
             });
             tokio::time::sleep(self.scaled(delay)).await;
         };
-        let Some(catcher) = state.catcher(&failure.error) else {
+        let Some(index) = catch
+            .iter()
+            .position(|c| error_matches(&c.error_equals, &failure.error))
+        else {
             return Err(failure);
         };
         self.record(Event::Caught {
             state: visit.name.to_string(),
             error: failure.error.clone(),
-            next: catcher.next.clone(),
+            next: catch[index].next.clone(),
         });
-        let context = self.context(visit, 0);
-        caught(catcher, raw, &failure, visit.roots(&context))
+        Ok(Outcome::Caught(index, failure))
     }
 }
 

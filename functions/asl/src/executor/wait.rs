@@ -53,7 +53,7 @@ pub fn seconds(wait: &WaitState, effective: &Value, roots: Roots<'_>) -> Result<
 }
 
 /// An integral JSON number (`5` or `5.0`), as the service takes for seconds and counts.
-fn whole_number(value: &Value) -> Option<u64> {
+pub fn whole_number(value: &Value) -> Option<u64> {
     value.as_u64().or_else(|| {
         value
             .as_f64()

@@ -38,7 +38,7 @@ pub fn state(name: &str, state: &State) -> Result<(), String> {
             task_like(s.result_selector.as_ref(), &s.result_path, &s.catch).map_err(fail)?;
             optional_path(s.items_path.as_deref()).map_err(fail)?;
             optional_path(s.max_concurrency_path.as_deref()).map_err(fail)?;
-            processor_config(s.item_processor.processor_config.as_ref()).map_err(fail)?;
+            super::distributed::check(s).map_err(fail)?;
         }
         State::Choice(s) => {
             for rule in &s.choices {
@@ -113,7 +113,7 @@ fn result_path(field: &PathField) -> Result<(), String> {
     Ok(())
 }
 
-fn optional_path(text: Option<&str>) -> Result<(), String> {
+pub(super) fn optional_path(text: Option<&str>) -> Result<(), String> {
     text.map_or(Ok(()), |t| JsonPath::parse(t).map(|_| ()))
 }
 
@@ -126,7 +126,7 @@ fn path_or_intrinsic(text: Option<&str>) -> Result<(), String> {
 }
 
 /// Every `.$` field of a payload template holds a path or an intrinsic function.
-fn template(template: Option<&Value>, field: &str) -> Result<(), String> {
+pub(super) fn template(template: Option<&Value>, field: &str) -> Result<(), String> {
     match template {
         Some(Value::Object(fields)) => {
             for (key, value) in fields {
@@ -148,29 +148,4 @@ fn template(template: Option<&Value>, field: &str) -> Result<(), String> {
             .try_for_each(|i| self::template(Some(i), field)),
         _ => Ok(()),
     }
-}
-
-/// An inline Map's `ProcessorConfig` may only say so.
-fn processor_config(config: Option<&Value>) -> Result<(), String> {
-    let Some(config) = config else {
-        return Ok(());
-    };
-    let object = config
-        .as_object()
-        .ok_or("ProcessorConfig must be an object")?;
-    for (key, value) in object {
-        match (key.as_str(), value.as_str()) {
-            ("Mode", Some("INLINE")) => {}
-            ("Mode", _) | ("ExecutionType", _) => return Err(
-                "ProcessorConfig: the distributed Map (Mode DISTRIBUTED) is not supported locally"
-                    .into(),
-            ),
-            (other, _) => {
-                return Err(format!(
-                    "ProcessorConfig: the field {other:?} is not supported"
-                ))
-            }
-        }
-    }
-    Ok(())
 }

@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use super::query_language::{self, Lang};
+
 const MACHINE: &[&str] = &[
     "StartAt",
     "States",
@@ -17,18 +19,6 @@ const IO: &[&str] = &["InputPath", "OutputPath"];
 const FLOW: &[&str] = &["Next", "End"];
 const TASK_LIKE: &[&str] = &["ResultSelector", "ResultPath", "Retry", "Catch", "Assign"];
 
-/// Fields of the distributed Map and JSONata, named in their own refusal.
-const DISTRIBUTED_MAP: &[&str] = &[
-    "ItemReader",
-    "ItemBatcher",
-    "ResultWriter",
-    "ToleratedFailurePercentage",
-    "ToleratedFailurePercentagePath",
-    "ToleratedFailureCount",
-    "ToleratedFailureCountPath",
-    "Label",
-];
-const JSONATA: &[&str] = &["Arguments", "Output", "Items", "Condition"];
 
 fn allowed(state_type: &str) -> Option<Vec<&'static str>> {
     let own: &[&str] = match state_type {
@@ -75,15 +65,29 @@ fn allowed(state_type: &str) -> Option<Vec<&'static str>> {
     if matches!(state_type, "Task" | "Parallel" | "Map") {
         fields.extend(TASK_LIKE);
     }
+    if state_type == "Map" {
+        fields.extend(super::distributed::DISTRIBUTED_FIELDS);
+    }
     Some(fields)
 }
 
 /// Checks the fields of a machine (or a branch / item processor) and of all its states.
-pub fn check_machine(raw: &Value, scope: &str, item_processor: bool) -> Result<(), String> {
+/// `top` is the machine's query language, which every state inherits unless it sets its own.
+pub fn check_machine(
+    raw: &Value,
+    scope: &str,
+    item_processor: bool,
+    top: Lang,
+) -> Result<(), String> {
     let object = raw
         .as_object()
         .ok_or_else(|| format!("{scope}a state machine must be an object"))?;
     for key in object.keys() {
+        // Only the top level sets the machine's language: branches and item processors
+        // inherit it (the scope names where a nested machine is).
+        if key == "QueryLanguage" && !scope.is_empty() {
+            return Err(format!("{scope}Field 'QueryLanguage' is not supported"));
+        }
         if !(MACHINE.contains(&key.as_str()) || (item_processor && key == "ProcessorConfig")) {
             return Err(format!("{scope}the field {key:?} is not supported here"));
         }
@@ -92,7 +96,7 @@ pub fn check_machine(raw: &Value, scope: &str, item_processor: bool) -> Result<(
         return Ok(());
     };
     for (name, state) in states {
-        check_state(name, state).map_err(|e| format!("{scope}state {name:?}: {e}"))?;
+        check_state(name, state, top).map_err(|e| format!("{scope}state {name:?}: {e}"))?;
         for (i, branch) in state
             .get("Branches")
             .and_then(Value::as_array)
@@ -100,21 +104,24 @@ pub fn check_machine(raw: &Value, scope: &str, item_processor: bool) -> Result<(
             .flatten()
             .enumerate()
         {
-            check_machine(branch, &format!("{scope}{name}/branch {i}: "), false)?;
+            check_machine(branch, &format!("{scope}{name}/branch {i}: "), false, top)?;
         }
         if let Some(processor) = state.get("ItemProcessor").or_else(|| state.get("Iterator")) {
-            check_machine(processor, &format!("{scope}{name}/items: "), true)?;
+            check_machine(processor, &format!("{scope}{name}/items: "), true, top)?;
         }
     }
     Ok(())
 }
 
-fn check_state(name: &str, state: &Value) -> Result<(), String> {
+fn check_state(name: &str, state: &Value, top: Lang) -> Result<(), String> {
     let object = state.as_object().ok_or("a state must be an object")?;
     let state_type = object
         .get("Type")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if query_language::state_language(object, top)? == Lang::Jsonata {
+        return query_language::check_jsonata_fields(state_type, object);
+    }
     let Some(fields) = allowed(state_type) else {
         return Err(format!("unknown state Type {state_type:?}"));
     };
@@ -122,19 +129,15 @@ fn check_state(name: &str, state: &Value) -> Result<(), String> {
         if fields.contains(&key.as_str()) {
             continue;
         }
-        if DISTRIBUTED_MAP.contains(&key.as_str()) {
-            return Err(format!(
-                "the field {key:?} belongs to the distributed Map, which is not supported locally"
-            ));
-        }
-        if JSONATA.contains(&key.as_str()) {
-            return Err(format!(
-                "the field {key:?} is JSONata; QueryLanguage JSONata is not supported (JSONPath only)"
-            ));
+        if let Some(refusal) = query_language::foreign_in_jsonpath(key) {
+            return Err(refusal);
         }
         return Err(format!(
             "the field {key:?} is not supported in a {state_type} state ({name})"
         ));
+    }
+    if state_type == "Map" {
+        super::distributed::check_raw(object)?;
     }
     for (list, known) in [
         (

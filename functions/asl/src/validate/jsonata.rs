@@ -120,14 +120,12 @@ pub(super) fn unbalanced(expression: &str) -> Option<String> {
     let mut chars = expression.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '"' | '\'' | '`' => {
-                if !skip_quoted(&mut chars, c) {
-                    return Some(if c == '`' {
-                        "Quoted property name must be terminated with a backquote (`)".into()
-                    } else {
-                        "String literal must be terminated by a matching quote".into()
-                    });
-                }
+            '"' | '\'' | '`' if !skip_quoted(&mut chars, c) => {
+                return Some(if c == '`' {
+                    "Quoted property name must be terminated with a backquote (`)".into()
+                } else {
+                    "String literal must be terminated by a matching quote".into()
+                });
             }
             '/' if chars.peek() == Some(&'*') => {
                 chars.next();

@@ -140,3 +140,13 @@ pub(super) fn no_path(field: &str) -> String {
 pub(super) fn pass_result_is_static(field: &str) -> String {
     format!("The field '{field}' in a Pass state's 'Result' is static: paths are not resolved there (use 'Parameters')")
 }
+
+/// Ours: an `Assign` key that is not a usable variable name.
+pub(super) fn invalid_variable(name: &str) -> String {
+    format!("Invalid variable name '{name}': a letter or '_' then letters, digits or '_', at most 80 characters, not 'states'")
+}
+
+/// Ours: an inner scope assigning an outer scope's variable.
+pub(super) fn outer_variable(name: &str) -> String {
+    format!("Variable '{name}' is assigned in an outer scope and cannot be assigned inside a Map or Parallel state")
+}

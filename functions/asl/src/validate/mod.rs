@@ -17,6 +17,7 @@ mod paths;
 mod retry;
 mod state;
 mod values;
+mod variables;
 
 use std::fmt;
 
@@ -116,6 +117,7 @@ pub fn validate(definition: &Value) -> Vec<Diagnostic> {
         language,
         state::Container::Top,
     );
+    variables::check(&mut report, top);
     graph::check(&mut report, top);
     report.diagnostics
 }

@@ -143,13 +143,12 @@ fn split_top(text: &str, sep: char) -> Vec<&str> {
     for (i, c) in text.char_indices() {
         match quote {
             Some(q) if c == q => quote = None,
-            Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
             None if c == sep => {
                 parts.push(&text[start..i]);
                 start = i + c.len_utf8();
             }
-            None => {}
+            Some(_) | None => {}
         }
     }
     parts.push(&text[start..]);
@@ -308,7 +307,6 @@ impl<'a> Intrinsic<'a> {
         for (i, c) in rest.char_indices() {
             match (quote, c) {
                 (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
                 (None, '\'' | '"') => quote = Some(c),
                 (None, '[' | '(') => depth += 1,
                 (None, ']') => depth = depth.saturating_sub(1),

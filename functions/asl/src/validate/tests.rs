@@ -14,6 +14,20 @@ fn found(definition: &Value) -> Vec<(String, Option<String>, String)> {
         .collect()
 }
 
+/// As `found`, sorted: for diagnostics whose order is the JSON objects' key order.
+fn found_sorted(definition: &Value) -> Vec<(String, Option<String>, String)> {
+    let mut all = found(definition);
+    all.sort();
+    all
+}
+
+fn sorted(
+    mut diagnostics: Vec<(String, Option<String>, String)>,
+) -> Vec<(String, Option<String>, String)> {
+    diagnostics.sort();
+    diagnostics
+}
+
 fn clean(definition: &Value) {
     assert_eq!(validate(definition), vec![], "{definition:#}");
 }
@@ -35,11 +49,15 @@ fn diag(code: &str, location: &str, message: &str) -> (String, Option<String>, S
 
 /// A machine of one state `A` with these fields (`Type` included).
 fn one_state(state: Value) -> Value {
-    json!({"StartAt": "A", "States": {"A": state}})
+    let mut definition = json!({"StartAt": "A", "States": {}});
+    definition["States"]["A"] = state;
+    definition
 }
 
 fn jsonata_state(state: Value) -> Value {
-    json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": state}})
+    let mut definition = one_state(state);
+    definition["QueryLanguage"] = json!("JSONata");
+    definition
 }
 
 #[test]
@@ -168,13 +186,13 @@ fn unknown_fields_at_the_top_and_on_states() {
         schema("/", "Field 'Coment' is not supported")
     );
     assert_eq!(
-        found(&one_state(
+        found_sorted(&one_state(
             json!({"Type": "Pass", "Resource": "arn:aws:lambda:x:1:function:f", "Nxt": "B", "End": true})
         )),
-        vec![
+        sorted(vec![
             schema("/States/A", "Field 'Nxt' is not supported"),
             schema("/States/A", "Field 'Resource' is not supported"),
-        ]
+        ])
     );
     // AWS refuses TimeoutSeconds on every type but Task.
     let map = one_state(json!({"Type": "Map", "TimeoutSeconds": 5, "End": true,
@@ -286,8 +304,8 @@ fn dangling_targets_are_named_next_wherever_they_are() {
         "Z": {"Type": "Succeed"}}});
     let missing = codes::MISSING_TRANSITION_TARGET;
     assert_eq!(
-        found(&definition),
-        vec![
+        found_sorted(&definition),
+        sorted(vec![
             diag(
                 missing,
                 "/States/C/Default",
@@ -306,7 +324,7 @@ fn dangling_targets_are_named_next_wherever_they_are() {
             ),
             diag(missing, "/States/C", "State \"C\" is not reachable."),
             diag(missing, "/States/Z", "State \"Z\" is not reachable."),
-        ]
+        ])
     );
 }
 
@@ -543,8 +561,8 @@ fn dollar_fields_hold_paths_or_intrinsic_calls() {
         format!("The value for the field '{f}' must be a valid JSONPath or a valid intrinsic function call")
     };
     assert_eq!(
-        found(&definition),
-        vec![
+        found_sorted(&definition),
+        sorted(vec![
             diag(
                 codes::NO_DOLLAR,
                 "/States/A/Parameters/literal",
@@ -553,11 +571,14 @@ fn dollar_fields_hold_paths_or_intrinsic_calls() {
             schema("/States/A/Parameters/nested/bad.$", &message("bad.$")),
             schema("/States/A/Parameters/nested/list[0]/intrinsic.$", &message("intrinsic.$")),
             schema("/States/A/Parameters/number.$", &message("number.$")),
-        ]
+        ])
     );
+    let no_dollar = validate(&definition)
+        .into_iter()
+        .find(|d| d.code == codes::NO_DOLLAR);
     assert_eq!(
-        validate(&definition)[0].severity,
-        Severity::Warning,
+        no_dollar.map(|d| d.severity),
+        Some(Severity::Warning),
         "NO_DOLLAR is a warning"
     );
     let assign = one_state(json!({"Type": "Pass", "End": true, "Assign": {"Variable.$": "Test"}}));
@@ -984,4 +1005,37 @@ fn diagnostics_display_as_one_line() {
         location: None,
     };
     assert_eq!(no_location.to_string(), "WARNING NO_PATH: m");
+}
+
+#[test]
+fn variable_names_and_scopes() {
+    let assign = |names: Value| one_state(json!({"Type": "Pass", "End": true, "Assign": names}));
+    for name in ["1x", "a-b", "states", &"v".repeat(81)] {
+        let (code, location, message) = only(&assign(json!({ name: 1 })));
+        assert_eq!(
+            (code.as_str(), location.as_deref()),
+            (codes::SCHEMA_VALIDATION_FAILED, Some("/States/A/Assign")),
+            "{name}"
+        );
+        assert!(
+            message.starts_with(&format!("Invalid variable name '{name}'")),
+            "{message}"
+        );
+    }
+    clean(&assign(json!({"_x1": 1, "été": 2, "from.$": "$.a"})));
+    let inner_assigns_outer = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "M"},
+        "M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", "States": {
+            "I": {"Type": "Pass", "Assign": {"x.$": "$", "y": 2}, "End": true}}}}}});
+    assert_eq!(
+        only(&inner_assigns_outer),
+        schema(
+            "/States/M/ItemProcessor/States/I/Assign",
+            "Variable 'x' is assigned in an outer scope and cannot be assigned inside a Map or Parallel state"
+        )
+    );
+    let sibling_branches = one_state(json!({"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "B1", "States": {"B1": {"Type": "Pass", "Assign": {"x": 1}, "End": true}}},
+        {"StartAt": "B2", "States": {"B2": {"Type": "Pass", "Assign": {"x": 2}, "End": true}}}]}));
+    clean(&sibling_branches);
 }

@@ -10,7 +10,7 @@ use etl_cli::template::Template;
 use super::load_template;
 use crate::cli::ListArgs;
 
-pub fn list(template: Option<PathBuf>, args: ListArgs) -> anyhow::Result<ExitCode> {
+pub fn list(template: Option<PathBuf>, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let template = load_template(template)?;
     if args.functions {
         for binary in template.function_binaries() {

@@ -177,21 +177,21 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn error_document(error_type: &str, message: String) -> Bytes {
+fn error_document(error_type: &str, message: &str) -> Bytes {
     Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
 
 fn exit_error(request_id: &str, how: &str) -> Bytes {
     error_document(
         "Runtime.ExitError",
-        format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),
+        &format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),
     )
 }
 
 fn timed_out(request_id: &str, timeout: Duration) -> Bytes {
     error_document(
         "Sandbox.Timedout",
-        format!(
+        &format!(
             "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
             timeout.as_secs_f64()
         ),
@@ -201,7 +201,7 @@ fn timed_out(request_id: &str, timeout: Duration) -> Bytes {
 fn out_of_memory(request_id: &str) -> Bytes {
     error_document(
         "Runtime.OutOfMemory",
-        format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+        &format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
     )
 }
 

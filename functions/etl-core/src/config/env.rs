@@ -98,7 +98,7 @@ impl EnvSource {
             .merged()
             .into_keys()
             .filter(|key| PREFIXES.iter().any(|p| key.starts_with(p)))
-            .filter_map(|key| self.get(&key).map(|v| v.to_string()).map(|v| (key, v)))
+            .filter_map(|key| self.get(&key).map(str::to_string).map(|v| (key, v)))
             .collect();
         vars.sort();
         vars

@@ -255,7 +255,7 @@ impl<'a> BulkSink<'a> {
                             id: pending.id,
                             status,
                             reason,
-                        })
+                        });
                     }
                     ItemOutcome::Retry { status, reason }
                         if attempt >= self.config.max_attempts =>
@@ -264,7 +264,7 @@ impl<'a> BulkSink<'a> {
                             id: pending.id,
                             status,
                             reason: format!("gave up after {attempt} attempts: {reason}"),
-                        })
+                        });
                     }
                     ItemOutcome::Retry { .. } => retry.push(pending),
                 }
@@ -343,10 +343,17 @@ mod tests {
     fn requests_are_ndjson_with_ids() {
         let mut body = Vec::new();
         append_index_action(&mut body, "idx", "42", br#"{"a":1}"#);
+        let text = String::from_utf8(body).unwrap();
+        let lines: Vec<&str> = text.split_terminator('\n').collect();
+        assert_eq!(lines.len(), 2, "{text:?}");
+        // Key order inside the action is free; each line must be one JSON document.
+        let action: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(
-            String::from_utf8(body).unwrap(),
-            "{\"index\":{\"_id\":\"42\",\"_index\":\"idx\"}}\n{\"a\":1}\n"
+            action,
+            serde_json::json!({"index": {"_index": "idx", "_id": "42"}})
         );
+        assert_eq!(lines[1], r#"{"a":1}"#);
+        assert!(text.ends_with('\n'));
     }
 
     #[test]

@@ -41,6 +41,9 @@ impl Counted for ExportOutput {
             rows_rejected: Some(0),
         }
     }
+    fn bytes(&self) -> Option<u64> {
+        Some(self.bytes)
+    }
 }
 
 pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, StageError> {

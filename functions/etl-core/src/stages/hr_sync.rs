@@ -63,6 +63,9 @@ impl Counted for SyncOutput {
             rows_rejected: Some(self.failed as i64),
         }
     }
+    fn retries(&self) -> Option<u64> {
+        Some(self.retried)
+    }
 }
 
 pub async fn run(ctx: &Context, event: SyncEvent) -> Result<SyncOutput, StageError> {

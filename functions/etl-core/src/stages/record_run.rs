@@ -7,6 +7,7 @@ use crate::clients::Context;
 use crate::error::StageError;
 use crate::ledger;
 use crate::logical_date::LogicalDate;
+use crate::metrics;
 
 /// Step Functions' error document, as a Catch writes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +50,9 @@ pub async fn run(ctx: &Context, event: RecordEvent) -> Result<RecordOutput, Stag
         failure,
     )
     .await?;
+    // After the ledger write, so a run the ledger lacks is never counted. `RunSucceeded` feeds
+    // the "no successful run" alarms of template.yaml.
+    metrics::record_run(&event.pipeline, failure.is_none());
     Ok(RecordOutput {
         run_id,
         pipeline: event.pipeline,

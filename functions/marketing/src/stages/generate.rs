@@ -4,6 +4,7 @@
 //! identical content.
 
 use etl_core::ledger::{Counted, RowCounts};
+use etl_core::metrics::StageFigures;
 use etl_core::s3::{ObjectWriter, CSV_CONTENT_TYPE};
 use etl_core::{Context, LogicalDate, StageError};
 use futures::{StreamExt, TryStreamExt};
@@ -41,6 +42,9 @@ impl Counted for GenerateOutput {
             rows_out: Some(self.rows as i64),
             rows_rejected: Some(0),
         }
+    }
+    fn bytes(&self) -> Option<u64> {
+        Some(self.bytes)
     }
 }
 
@@ -83,6 +87,15 @@ pub async fn run(ctx: &Context, task: GenerateTask) -> Result<GenerateOutput, St
         bytes = output.bytes,
         "raw partitions written"
     );
+    // Not in the ledger (one row per partition task would drown it), but in the metrics.
+    let counts = output.counts();
+    etl_core::metrics::record_stage(StageFigures {
+        pipeline: "marketing".to_string(),
+        rows_out: counts.rows_out,
+        rows_rejected: counts.rows_rejected,
+        bytes: output.bytes(),
+        ..StageFigures::default()
+    });
     Ok(output)
 }
 

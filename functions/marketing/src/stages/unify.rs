@@ -386,6 +386,9 @@ async fn quarantine_all(
 /// The blocking half of the pipeline: checks each downloaded partition in order, appends its
 /// good rows to the local master files, and hands on the files' new bytes and whatever must
 /// be quarantined.
+// It owns `quarantine` so that the channel closes, ending the consumer's loop, when the
+// build returns, success or not.
+#[allow(clippy::needless_pass_by_value)]
 fn build_master(
     mut raw: mpsc::Receiver<RawPartition>,
     date: LogicalDate,
