@@ -216,7 +216,6 @@ fn the_alert_says_which_run_failed_why_and_how_to_redrive() {
         "Retryable",
         "PostgreSQL: connection refused",
         "console.aws.amazon.com/states/",
-        &format!("etl redrive {execution_arn}"),
         &format!("aws stepfunctions redrive-execution --execution-arn {execution_arn}"),
     ] {
         assert!(message.contains(needle), "{needle:?} not in:\n{message}");

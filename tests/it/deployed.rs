@@ -310,7 +310,11 @@ async fn schedules_apply_creates_the_templates_schedules_once_and_delete_removes
             have.schedule_expression_timezone(),
             Some(spec.timezone.as_str())
         );
-        assert_eq!(have.state().map(aws_sdk_scheduler::types::ScheduleState::as_str), Some(spec.state.as_str()));
+        assert_eq!(
+            have.state()
+                .map(aws_sdk_scheduler::types::ScheduleState::as_str),
+            Some(spec.state.as_str())
+        );
         let window = have.flexible_time_window().expect("a flexible time window");
         let FlexibleWindow::Flexible { maximum_minutes } = spec.flexible_window else {
             panic!(
@@ -373,7 +377,10 @@ async fn schedules_apply_creates_the_templates_schedules_once_and_delete_removes
         text(&out.stdout)
     );
     assert_eq!(
-        s.get(&expected[0]).await.state().map(aws_sdk_scheduler::types::ScheduleState::as_str),
+        s.get(&expected[0])
+            .await
+            .state()
+            .map(aws_sdk_scheduler::types::ScheduleState::as_str),
         Some("DISABLED")
     );
 

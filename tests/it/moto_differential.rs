@@ -292,17 +292,23 @@ async fn local_runner_matches_motos_engine() {
     assert_eq!(locally, Ok(expected), "local runner");
 
     // 2. The deployed hr-setup definition, its function stubbed: success, then a failure that
-    //    its Catch routes to the Fail state.
+    //    its Catch routes to the Fail state. It is written in JSONata, which moto 5.2.5 parses
+    //    but cannot evaluate (its JSONata evaluator is a stub), so moto runs the JSONPath
+    //    definition it replaced and the local runner the deployed one: the two must agree.
     let spec = template();
     let raw = std::fs::read_to_string(&spec.machine("hr-setup").unwrap().definition_path).unwrap();
     let definition = raw.replace("${HrSchemaFunctionArn}", &stub_arn);
+    let jsonpath =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/hr-setup.jsonpath.asl.json"))
+            .unwrap()
+            .replace("${HrSchemaFunctionArn}", &stub_arn);
     let input = json!({"logical_date": "2026-11-25"});
 
     let results =
         vec![json!({"schema_version": 2, "applied": [1, 2], "already_applied": 0}).to_string()];
     moto.queue(&results).await;
     let on_moto = moto
-        .run(&unique("hr-setup-ok"), &definition, &role, &input)
+        .run(&unique("hr-setup-ok"), &jsonpath, &role, &input)
         .await;
     let locally = run_locally(&definition, &input, &results).await;
     assert_eq!(
@@ -314,7 +320,7 @@ async fn local_runner_matches_motos_engine() {
     let results = vec![oversize_result()];
     moto.queue(&results).await;
     let on_moto = moto
-        .run(&unique("hr-setup-fail"), &definition, &role, &input)
+        .run(&unique("hr-setup-fail"), &jsonpath, &role, &input)
         .await;
     let locally = run_locally(&definition, &input, &results).await;
     let (moto_error, _) = on_moto.expect_err("moto: the oversize result must fail hr-setup");

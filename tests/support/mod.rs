@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod iam;
 pub mod marketing;
+pub mod sigv4_proxy;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,8 @@ pub const LAKE: &[Service] = &[Service::Postgres, Service::S3, Service::Elastics
 /// The workspace root: where template.yaml, events/ and `.services/env` are.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent().map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
+        .parent()
+        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR`, else `target/` of the workspace), where
@@ -57,7 +59,8 @@ pub fn in_process(date: Option<&str>, extra: Option<serde_json::Value>) -> RunSe
 
 /// `.services/env`, or the file `ETL_ENV_FILE` names.
 pub fn env_file() -> PathBuf {
-    std::env::var_os("ETL_ENV_FILE").map_or_else(|| repo_root().join(".services").join("env"), PathBuf::from)
+    std::env::var_os("ETL_ENV_FILE")
+        .map_or_else(|| repo_root().join(".services").join("env"), PathBuf::from)
 }
 
 /// The process environment over `.services/env`. Panics, saying what to run, when the

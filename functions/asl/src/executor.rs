@@ -199,8 +199,8 @@ fn assigned(
 /// The service's Cause for a runtime or JSONata evaluation error names the state it happened
 /// in.
 fn in_state(failure: Failure, state: &str, event_id: u64) -> Failure {
-    let named = failure.error == errors::RUNTIME
-        || failure.error == crate::jsonata::QUERY_EVALUATION_ERROR;
+    let named =
+        failure.error == errors::RUNTIME || failure.error == crate::jsonata::QUERY_EVALUATION_ERROR;
     if !named
         || failure
             .cause
@@ -298,9 +298,7 @@ impl Runner {
                         .boxed(),
                     None => self.step(&name, state, input, &item, &vars).boxed(),
                 };
-                let transition = step
-                    .await
-                    .map_err(|f| in_state(f, &name, event_id))?;
+                let transition = step.await.map_err(|f| in_state(f, &name, event_id))?;
                 check_payload(&transition.output, &name, Payload::StateOutput)?;
                 vars.apply(transition.assigned)?;
                 self.service_history.record(&[exited])?;

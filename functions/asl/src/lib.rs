@@ -1,11 +1,12 @@
-//! A local interpreter for Amazon States Language (JSONPath flavour).
+//! A local interpreter for Amazon States Language, in both its query languages (JSONPath and
+//! JSONata, state by state).
 //!
 //! It runs the same definition files that are deployed to AWS Step Functions, so a pipeline
 //! can be run and tested end to end on a laptop. Task states are delegated to a
 //! [`TaskInvoker`]; [`lambda::LambdaTasks`] adapts one for Lambda-invoking tasks.
 //! It is at least as strict as the service where a local pass could hide a cloud failure:
 //! payload sizes, the execution history quota and the inline Map's concurrency follow
-//! [`limits`]. What it does not implement is refused explicitly at load (JSONata). A
+//! [`limits`]. What it does not implement is refused explicitly at load. A
 //! distributed Map reaches S3 through an [`item_store::ItemStore`] given in [`RunOptions`].
 
 mod choice;

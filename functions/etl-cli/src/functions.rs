@@ -177,7 +177,10 @@ impl OverInvokeApi {
             .await;
         match response {
             Ok(out) => {
-                let body = out.payload().map(std::convert::AsRef::as_ref).unwrap_or_default();
+                let body = out
+                    .payload()
+                    .map(std::convert::AsRef::as_ref)
+                    .unwrap_or_default();
                 if out.function_error().is_some() {
                     return Err(error_document(body));
                 }

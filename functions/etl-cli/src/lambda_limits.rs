@@ -131,7 +131,10 @@ impl<F: LambdaFunctions> LimitedFunctions<F> {
     /// The fault injected at this invoke of `state`, if any.
     fn injected(&self, state: &str) -> Option<Failure> {
         let nth = {
-            let mut invokes = self.invokes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut invokes = self
+                .invokes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let count = invokes.entry(state.to_string()).or_insert(0);
             *count += 1;
             *count

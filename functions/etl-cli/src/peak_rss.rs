@@ -29,7 +29,9 @@ static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
 static SKIP_NOTED: AtomicBool = AtomicBool::new(false);
 
 fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
-    IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    IN_FLIGHT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether this system can measure a peak at all.

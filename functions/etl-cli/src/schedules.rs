@@ -233,7 +233,10 @@ pub async fn duplicates_elsewhere(
     while let Some(page) = pages.next().await {
         for schedule in page.map_err(scheduler_error)?.schedules() {
             let in_group = schedule.group_name().unwrap_or("default");
-            let target = schedule.target().map(aws_sdk_scheduler::types::TargetSummary::arn).unwrap_or_default();
+            let target = schedule
+                .target()
+                .map(aws_sdk_scheduler::types::TargetSummary::arn)
+                .unwrap_or_default();
             let name = schedule.name().unwrap_or("?");
             // Pending one-time backfills start each date once; they cannot double up.
             let one_time_backfill = name.contains(BACKFILL_INFIX);

@@ -13,10 +13,14 @@ use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder}
 use elasticsearch::Elasticsearch;
 
 use crate::aws_calls::{Audit, CallAuditor};
-use crate::config::{AwsConfig, Config, ConfigError, ElasticsearchConfig, Source};
+use crate::config::{
+    AwsConfig, Config, ConfigError, ElasticsearchAuth, ElasticsearchConfig, Source,
+};
 use crate::database::Database;
 pub use crate::database::{describe_hosts, PgClient};
 use crate::error::StageError;
+use crate::search::sigv4::RequestSigner;
+use crate::search::SearchClient;
 
 pub struct Context {
     pub config: Config,
@@ -27,7 +31,7 @@ pub struct Context {
     s3: OnceLock<aws_sdk_s3::Client>,
     sfn: OnceLock<aws_sdk_sfn::Client>,
     scheduler: OnceLock<aws_sdk_scheduler::Client>,
-    elasticsearch: OnceLock<Elasticsearch>,
+    elasticsearch: OnceLock<SearchClient>,
     /// Elasticsearch's settings once read from its secret (see [`Context::resolve_secrets`]).
     elasticsearch_secret: Arc<tokio::sync::OnceCell<ElasticsearchConfig>>,
     /// Whose AWS calls these are, and who checks them (see [`crate::aws_calls`]).
@@ -123,6 +127,7 @@ impl Context {
     /// once. The Lambda handler calls it at the start of every invocation, so that
     /// [`Context::elasticsearch`], which cannot wait, finds the settings there.
     pub async fn resolve_secrets(&self) -> Result<(), StageError> {
+        // With sigv4 the source is never a secret (the configuration refuses it).
         if let Source::Secret { arn } = &self.config.elasticsearch.source {
             self.elasticsearch_secret
                 .get_or_try_init(|| async {
@@ -200,15 +205,24 @@ impl Context {
         format!("{}{base}", self.config.index_prefix)
     }
 
-    pub fn elasticsearch(&self) -> Result<&Elasticsearch, StageError> {
+    /// The Elasticsearch client, built on first use: basic auth on the transport, or a
+    /// SigV4 signer with this context's AWS credentials and region.
+    pub fn elasticsearch(&self) -> Result<&SearchClient, StageError> {
         if let Some(client) = self.elasticsearch.get() {
             return Ok(client);
         }
         if self.config.elasticsearch.source == Source::Unset {
-            return Err(ConfigError::Missing {
-                var: crate::config::ELASTICSEARCH_SECRET_VAR,
-                hint: "inside Lambda Elasticsearch needs ELASTICSEARCH_URL or a secret: deploy \
-                       with the ElasticsearchSecretArn or ElasticsearchUrl parameter",
+            return Err(match self.config.elasticsearch.auth {
+                ElasticsearchAuth::SigV4 => ConfigError::Missing {
+                    var: "ELASTICSEARCH_URL",
+                    hint: "with ELASTICSEARCH_AUTH=sigv4 the function needs the domain's \
+                           endpoint: deploy with the ElasticsearchUrl parameter",
+                },
+                _ => ConfigError::Missing {
+                    var: crate::config::ELASTICSEARCH_SECRET_VAR,
+                    hint: "inside Lambda Elasticsearch needs ELASTICSEARCH_URL or a secret: \
+                           deploy with the ElasticsearchSecretArn or ElasticsearchUrl parameter",
+                },
             }
             .into());
         }
@@ -221,15 +235,32 @@ impl Context {
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(es.url.clone()))
             .timeout(es.timeout)
             .disable_proxy();
-        if let Some((user, password)) = &es.basic_auth {
-            builder = builder.auth(EsCredentials::Basic(user.clone(), password.clone()));
+        let mut signer = None;
+        match (&es.basic_auth, es.auth) {
+            (Some((user, password)), ElasticsearchAuth::Basic) => {
+                builder = builder.auth(EsCredentials::Basic(user.clone(), password.clone()));
+            }
+            (_, ElasticsearchAuth::SigV4) => signer = Some(self.request_signer()?),
+            _ => {}
         }
         let transport = builder
             .build()
             .map_err(|e| StageError::Internal(format!("Elasticsearch client: {e}")))?;
-        Ok(self
-            .elasticsearch
-            .get_or_init(|| Elasticsearch::new(transport)))
+        let client = SearchClient::new(Elasticsearch::new(transport), es.url.clone(), signer);
+        Ok(self.elasticsearch.get_or_init(|| client))
+    }
+
+    /// A SigV4 signer with the SDK's credential chain (on Lambda, the function role's
+    /// temporary keys from its environment) for the function's own region.
+    fn request_signer(&self) -> Result<RequestSigner, StageError> {
+        let region = self.aws.region().ok_or(ConfigError::Missing {
+            var: "AWS_REGION",
+            hint: "ELASTICSEARCH_AUTH=sigv4 signs for the function's region (Lambda sets it)",
+        })?;
+        let provider = self.aws.credentials_provider().ok_or_else(|| {
+            StageError::Internal("the AWS SDK configuration has no credentials provider".into())
+        })?;
+        Ok(RequestSigner::new(provider, region.to_string()))
     }
 }
 

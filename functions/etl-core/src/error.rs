@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::retry;
 
@@ -173,6 +174,34 @@ pub enum TlsError {
     },
 }
 
+/// The (pipeline, logical date) lease of [`crate::lease`] is not ours: another execution is
+/// running the date. `Retryable`, so the state machines' `Retry` blocks wait and try again;
+/// after their last attempt the execution fails with this cause.
+///
+/// Defined here rather than in [`crate::lease`] so that this module depends on no other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    /// Refused at the start of a stage.
+    #[error(
+        "{pipeline} {date} is being run by {holder} (lease until {expires_at}); \
+         one run per pipeline and date at a time"
+    )]
+    Held {
+        pipeline: String,
+        date: NaiveDate,
+        /// `execution NAME`, or `a direct invocation (LABEL)`.
+        holder: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Lost while the stage ran: the lease expired and another execution took the date over.
+    #[error("{pipeline} {date}: the lease of {owner} expired and was taken over; the stage was stopped")]
+    Lost {
+        pipeline: String,
+        date: NaiveDate,
+        owner: String,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     /// The event is malformed or out of range. Nothing was changed.
@@ -193,6 +222,9 @@ pub enum StageError {
     /// TLS to PostgreSQL that cannot work as configured.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// Another execution holds the (pipeline, logical date) lease.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     /// A broken invariant inside the stage.
     #[error("internal error: {0}")]
     Internal(String),
@@ -206,6 +238,7 @@ impl StageError {
                 retryable: true, ..
             } => ErrorKind::Retryable,
             StageError::Secret(err) => err.kind(),
+            StageError::Lease(_) => ErrorKind::Retryable,
             StageError::Service { .. }
             | StageError::Config(_)
             | StageError::Tls(_)
@@ -262,13 +295,23 @@ impl StageError {
         }
     }
 
-    /// An HTTP answer from Elasticsearch that is not a success.
+    /// An HTTP answer from Elasticsearch that is not a success. A refused credential says
+    /// what to check, since the cluster's own message rarely does (Amazon OpenSearch
+    /// Service answers an unsigned request with 403 and a bare "not authorized").
     pub fn elasticsearch_status(status: u16, body: &str) -> Self {
         let body: String = body.chars().take(500).collect();
+        let hint = match status {
+            401 | 403 => {
+                " (the cluster refused the request's credentials: check ELASTICSEARCH_AUTH \
+                 (Amazon OpenSearch Service with IAM needs sigv4) and that the domain's \
+                 access policy allows this function's role)"
+            }
+            _ => "",
+        };
         StageError::Service {
             service: Service::Elasticsearch,
             retryable: retry::is_retryable_status(status),
-            message: format!("HTTP {status}: {body}"),
+            message: format!("HTTP {status}: {body}{hint}"),
         }
     }
 }

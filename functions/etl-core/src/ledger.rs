@@ -1,7 +1,13 @@
 //! The run ledger (`etl.runs`): one row per (pipeline, stage, logical date, attempt), with
-//! status, row counts, duration and error. Stages record themselves through [`tracked`];
-//! state machines record the pipeline's own outcome with stage [`PIPELINE_STAGE`]. The
-//! backfill planner reads it to find the dates still to run.
+//! status, row counts, duration and error. Stages record themselves through [`tracked`],
+//! under the date's lease ([`crate::lease`]); state machines record the pipeline's own
+//! outcome with stage [`PIPELINE_STAGE`], which also releases the lease. The backfill
+//! planner reads it to find the dates still to run.
+//!
+//! An attempt is `running`, then `succeeded` or `failed`; or `abandoned` when its process
+//! died: superseded by the next attempt of its stage, its lease taken over after expiring,
+//! its execution ending the date without it, or found without a valid lease
+//! ([`crate::lease::reap`]). The reason is in `error_cause`.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -12,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clients::Context;
 use crate::error::StageError;
+use crate::lease::{self, Lease};
 use crate::logical_date::LogicalDate;
 use crate::metrics::{self, StageFigures};
 
@@ -84,17 +91,60 @@ impl FromStr for Reprocess {
     }
 }
 
-const BEGIN: &str = "
-    INSERT INTO etl.runs (pipeline, stage, logical_date, attempt, status, execution)
-    SELECT $1, $2, $3, COALESCE(MAX(attempt), 0) + 1, 'running', $4
-      FROM etl.runs WHERE pipeline = $1 AND stage = $2 AND logical_date = $3
-    RETURNING run_id, attempt";
+/// The status of an attempt whose process died.
+pub const ABANDONED: &str = "abandoned";
 
+/// A new attempt, and the older ones of the same stage and date still `running` marked
+/// abandoned: the caller holds the date's lease, so no other process can be running them
+/// (Step Functions retries a Task only once its previous invocation has ended).
+const BEGIN: &str = "
+    WITH attempt AS (
+        INSERT INTO etl.runs (pipeline, stage, logical_date, attempt, status, execution)
+        SELECT $1, $2, $3, COALESCE(MAX(attempt), 0) + 1, 'running', $4
+          FROM etl.runs WHERE pipeline = $1 AND stage = $2 AND logical_date = $3
+        RETURNING run_id, attempt
+    ), superseded AS (
+        UPDATE etl.runs r
+           SET status = 'abandoned', finished_at = now(),
+               error_cause = 'superseded by attempt ' || a.attempt || ' of '
+                             || COALESCE('execution ' || $4, 'a direct invocation')
+          FROM attempt a
+         WHERE r.pipeline = $1 AND r.stage = $2 AND r.logical_date = $3 AND r.status = 'running'
+    )
+    SELECT run_id, attempt FROM attempt";
+
+/// A run's outcome for a date, in one statement: the `pipeline` row (never seen `running`),
+/// the execution's attempts of that date still `running` marked abandoned (the state machine
+/// has moved past every Task of the date, so their processes are gone), and the lease
+/// released if the execution holds it (a refused execution's failure leaves the holder's).
+const RECORD_OUTCOME: &str = "
+    WITH outcome AS (
+        INSERT INTO etl.runs (pipeline, stage, logical_date, attempt, status, execution,
+                              error_name, error_cause, finished_at, duration_ms)
+        SELECT $1, 'pipeline', $2, COALESCE(MAX(attempt), 0) + 1, $4, $3, $5, $6, now(), 0
+          FROM etl.runs WHERE pipeline = $1 AND stage = 'pipeline' AND logical_date = $2
+        RETURNING run_id
+    ), leftovers AS (
+        UPDATE etl.runs
+           SET status = 'abandoned', finished_at = now(),
+               error_cause = 'execution ' || $3 || ' ended the date while this attempt was still running'
+         WHERE pipeline = $1 AND logical_date = $2 AND status = 'running' AND execution = $3
+    ), released AS (
+        UPDATE etl.leases SET released_at = now(), expires_at = now()
+         WHERE pipeline = $1 AND logical_date = $2 AND owner = $3 AND released_at IS NULL
+    )
+    SELECT run_id FROM outcome";
+
+/// Overwrites `abandoned` too: a process declared dead that finishes after all (a Parallel
+/// branch Step Functions stopped waiting for, a stage outliving its lease) knows better.
+/// Returns the status it replaced.
 const FINISH: &str = "
-    UPDATE etl.runs
+    UPDATE etl.runs r
        SET status = $2, rows_in = $3, rows_out = $4, rows_rejected = $5,
            error_name = $6, error_cause = $7, finished_at = now(), duration_ms = $8
-     WHERE run_id = $1";
+      FROM (SELECT run_id, status FROM etl.runs WHERE run_id = $1 FOR UPDATE) before
+     WHERE r.run_id = before.run_id
+    RETURNING before.status";
 
 /// Starts a ledger row, returning its id and attempt number; retried once if a concurrent
 /// attempt took the same number.
@@ -141,8 +191,8 @@ async fn finish(
             Some(cause),
         ),
     };
-    client
-        .execute(
+    let before = client
+        .query_opt(
             FINISH,
             &[
                 &run_id,
@@ -157,11 +207,23 @@ async fn finish(
         )
         .await
         .map_err(StageError::postgres)?;
+    if let Some(before) = before.map(|row| row.get::<_, String>(0)) {
+        if before == ABANDONED {
+            tracing::warn!(
+                run_id,
+                status,
+                "an attempt marked abandoned finished after all"
+            );
+        }
+    }
     Ok(())
 }
 
-/// Runs a stage's work between two ledger writes. A ledger write that fails after the work
-/// succeeded is logged, not raised: the work is done and idempotent.
+/// Runs a stage's work between two ledger writes, under the date's lease: taken or renewed
+/// first (refused with a `Retryable` [`crate::error::LeaseError`] while another execution
+/// holds it), renewed while the work runs, and given back at the end only when the stage
+/// was invoked outside an execution. A ledger write that fails after the work succeeded is
+/// logged, not raised: the work is done and idempotent.
 pub async fn tracked<O, F>(
     ctx: &Context,
     pipeline: &str,
@@ -174,9 +236,22 @@ where
     O: Counted,
     F: Future<Output = Result<O, StageError>>,
 {
-    let (run_id, attempt) = begin(ctx, pipeline, stage, date, execution).await?;
+    let lease = lease::acquire(ctx, pipeline, date, execution).await?;
+    let result = attempt(ctx, &lease, stage, work).await;
+    lease::release_if_direct(ctx, &lease).await;
+    result
+}
+
+/// One ledger row around the work.
+async fn attempt<O, F>(ctx: &Context, lease: &Lease, stage: &str, work: F) -> Result<O, StageError>
+where
+    O: Counted,
+    F: Future<Output = Result<O, StageError>>,
+{
+    let (pipeline, execution) = (lease.pipeline.as_str(), lease.execution.as_deref());
+    let (run_id, attempt) = begin(ctx, pipeline, stage, lease.date, execution).await?;
     let started = Instant::now();
-    let result = work.await;
+    let result = lease::hold(ctx, lease, work).await;
     let duration_ms = started.elapsed().as_millis() as i64;
     metrics::record_stage(figures(pipeline, attempt, result.as_ref().ok()));
     let outcome = match &result {
@@ -212,7 +287,9 @@ fn figures<O: Counted>(pipeline: &str, attempt: i32, output: Option<&O>) -> Stag
 }
 
 /// Records a pipeline run's outcome for a date (what the state machines call at the end,
-/// or from their Catch).
+/// or from their Catch), ends the execution's leftover attempts of the date and releases its
+/// lease (see [`RECORD_OUTCOME`]). Retried a few times if a concurrent record took the same
+/// attempt number.
 pub async fn record_outcome(
     ctx: &Context,
     pipeline: &str,
@@ -220,13 +297,33 @@ pub async fn record_outcome(
     execution: Option<&str>,
     failure: Option<(&str, &str)>,
 ) -> Result<i64, StageError> {
-    let (run_id, _) = begin(ctx, pipeline, PIPELINE_STAGE, date, execution).await?;
-    let outcome = match failure {
-        None => Ok(RowCounts::default()),
-        Some((name, cause)) => Err((name, cause.to_string())),
+    let client = ctx.postgres().await?;
+    let status = if failure.is_some() {
+        "failed"
+    } else {
+        "succeeded"
     };
-    finish(ctx, run_id, outcome, 0).await?;
-    Ok(run_id)
+    let (name, cause) = failure.unzip();
+    let mut last_error = None;
+    for _ in 0..3 {
+        match client
+            .query_one(
+                RECORD_OUTCOME,
+                &[&pipeline, &date.date(), &execution, &status, &name, &cause],
+            )
+            .await
+        {
+            Ok(row) => return Ok(row.get(0)),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                last_error = Some(e);
+            }
+            Err(e) => return Err(StageError::postgres(e)),
+        }
+    }
+    Err(last_error.map_or_else(
+        || StageError::Internal("recording the outcome failed".into()),
+        StageError::postgres,
+    ))
 }
 
 /// Ledger rows, newest first.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod hr;
+pub mod lease;
 pub mod ledger;
 pub mod logical_date;
 pub mod metrics;
@@ -25,6 +26,6 @@ pub mod stages;
 
 pub use clients::Context;
 pub use config::{Config, ConfigError, EnvSource};
-pub use error::{ErrorKind, Service, StageError, TlsError};
+pub use error::{ErrorKind, LeaseError, Service, StageError, TlsError};
 pub use logical_date::LogicalDate;
 pub use secrets::SecretError;

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "etl_run_ledger",
         sql: include_str!("../migrations/0002_etl_run_ledger.sql"),
     },
+    Migration {
+        version: 3,
+        name: "run_leases",
+        sql: include_str!("../migrations/0003_run_leases.sql"),
+    },
 ];
 
 /// Arbitrary but fixed: the advisory lock key all migrators agree on.

@@ -48,10 +48,13 @@ async fn s3(ctx: &Context) -> Result<String, StageError> {
 async fn elasticsearch(ctx: &Context) -> Result<String, StageError> {
     let response = ctx
         .elasticsearch()?
-        .info()
-        .send()
-        .await
-        .map_err(StageError::elasticsearch)?;
+        .send(
+            elasticsearch::http::Method::Get,
+            "/",
+            elasticsearch::http::headers::HeaderMap::new(),
+            None,
+        )
+        .await?;
     let status = response.status_code().as_u16();
     let body = response.text().await.map_err(StageError::elasticsearch)?;
     if !(200..300).contains(&status) {

@@ -91,7 +91,13 @@ pub async fn get_if_exists(
             })?;
             Ok(Some(body.into_bytes()))
         }
-        Err(err) if err.as_service_error().is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) => Ok(None),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+        {
+            Ok(None)
+        }
         Err(err) => Err(s3_error(err)),
     }
 }

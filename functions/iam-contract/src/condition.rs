@@ -186,12 +186,25 @@ mod tests {
     fn ctx(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.iter().map(std::string::ToString::to_string).collect()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.iter().map(std::string::ToString::to_string).collect(),
+                )
+            })
             .collect()
     }
 
     fn clause(op: &str, key: &str, values: &[&str]) -> ConditionClause {
-        ConditionClause::new(op, key, values.iter().map(std::string::ToString::to_string).collect()).unwrap()
+        ConditionClause::new(
+            op,
+            key,
+            values
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -46,8 +46,13 @@ impl Request {
 
     /// Sets a condition key (replacing any earlier value).
     pub fn with_context(mut self, key: &str, values: &[&str]) -> Self {
-        self.context
-            .insert(key.into(), values.iter().map(std::string::ToString::to_string).collect());
+        self.context.insert(
+            key.into(),
+            values
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        );
         self
     }
 }

@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn schema_and_header_list_the_same_columns() {
         let schema = schema();
-        let names: Vec<&str> = schema.iter_names().map(polars::prelude::PlSmallStr::as_str).collect();
+        let names: Vec<&str> = schema
+            .iter_names()
+            .map(polars::prelude::PlSmallStr::as_str)
+            .collect();
         assert_eq!(names, COLUMNS);
         assert_eq!(header().split(',').count(), COLUMNS.len());
     }

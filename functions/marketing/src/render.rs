@@ -64,7 +64,10 @@ pub fn tables(report: &KpiReport) -> Vec<(String, Vec<String>, Vec<Vec<String>>)
     vec![
         (
             "KPIs per platform".to_string(),
-            PLATFORM_HEADER.iter().map(std::string::ToString::to_string).collect(),
+            PLATFORM_HEADER
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             platform_rows,
         ),
         (

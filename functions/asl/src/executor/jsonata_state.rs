@@ -99,7 +99,12 @@ fn whole(
 }
 
 /// `Arguments`, or the state input without it.
-fn arguments(visit: Visit<'_>, fields: &JsonataState, input: &Value, context: &Value) -> Result<Value, Failure> {
+fn arguments(
+    visit: Visit<'_>,
+    fields: &JsonataState,
+    input: &Value,
+    context: &Value,
+) -> Result<Value, Failure> {
     match &fields.arguments {
         Some(template) => Ok(evaluate_template(
             template,
@@ -120,8 +125,18 @@ fn task_call(
 ) -> Result<(Value, Option<u64>), Failure> {
     let parameters = arguments(visit, fields, input, context)?;
     let scope = scope(visit, input, context);
-    let timeout = whole(fields.timeout_seconds.as_ref(), "TimeoutSeconds", &scope, true)?;
-    whole(fields.heartbeat_seconds.as_ref(), "HeartbeatSeconds", &scope, true)?;
+    let timeout = whole(
+        fields.timeout_seconds.as_ref(),
+        "TimeoutSeconds",
+        &scope,
+        true,
+    )?;
+    whole(
+        fields.heartbeat_seconds.as_ref(),
+        "HeartbeatSeconds",
+        &scope,
+        true,
+    )?;
     Ok((parameters, timeout))
 }
 
@@ -145,7 +160,12 @@ fn map_items(
             visit.name
         )));
     };
-    let max = whole(fields.max_concurrency.as_ref(), "MaxConcurrency", &scope, false)?;
+    let max = whole(
+        fields.max_concurrency.as_ref(),
+        "MaxConcurrency",
+        &scope,
+        false,
+    )?;
     Ok((items, limits::map_concurrency(max)))
 }
 
@@ -168,12 +188,20 @@ fn failure(scope: &Scope<'_>, fields: &JsonataState) -> Failure {
 }
 
 /// A Wait state's delay in seconds: `Seconds`, or until `Timestamp` (0 once it is past).
-fn wait_seconds(scope: &Scope<'_>, fields: &JsonataState, now: DateTime<Utc>) -> Result<f64, Failure> {
+fn wait_seconds(
+    scope: &Scope<'_>,
+    fields: &JsonataState,
+    now: DateTime<Utc>,
+) -> Result<f64, Failure> {
     let seconds = if let Some(seconds) = whole(fields.seconds.as_ref(), "Seconds", scope, false)? {
         seconds as f64
     } else if let Some(template) = &fields.timestamp {
-        let value =
-            evaluate_typed(template, &FieldPath::new("Timestamp"), scope, JsonType::String)?;
+        let value = evaluate_typed(
+            template,
+            &FieldPath::new("Timestamp"),
+            scope,
+            JsonType::String,
+        )?;
         let target = value
             .as_str()
             .and_then(parse_timestamp)
@@ -278,7 +306,11 @@ impl Runner {
                     Some(output) => (Some(output), field.key("Output")),
                     None => state_output.clone(),
                 };
-                chosen = Some((next.to_string(), output, (own.assign.as_ref(), field.key("Assign"))));
+                chosen = Some((
+                    next.to_string(),
+                    output,
+                    (own.assign.as_ref(), field.key("Assign")),
+                ));
                 break;
             }
         }
@@ -335,7 +367,11 @@ impl Runner {
             }
             Outcome::Caught(index, failure) => {
                 let error_output = json!({"Error": failure.error, "Cause": failure.cause});
-                let own = fields.catch.get(index).cloned().unwrap_or_else(JsonataOutcome::default);
+                let own = fields
+                    .catch
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(JsonataOutcome::default);
                 let field = FieldPath::new("Catch").index(index);
                 let (output, assigned) = output_and_assign(
                     &scope.with_error_output(&error_output),
@@ -368,7 +404,13 @@ impl Runner {
         let outcome = self
             .attempts(visit, &task.retry, &task.catch, prepare, work)
             .await?;
-        self.jsonata_outcome(visit, (fields, &task.catch), &input, outcome, next_of(&task.flow))
+        self.jsonata_outcome(
+            visit,
+            (fields, &task.catch),
+            &input,
+            outcome,
+            next_of(&task.flow),
+        )
     }
 
     async fn jsonata_parallel(
@@ -456,7 +498,12 @@ impl Runner {
             async move {
                 self.service_history.record(&["MapIterationStarted"])?;
                 let result = self
-                    .run_machine(&map.item_processor, iteration_input?, item, visit.vars.inner())
+                    .run_machine(
+                        &map.item_processor,
+                        iteration_input?,
+                        item,
+                        visit.vars.inner(),
+                    )
                     .await;
                 self.service_history.record(&[if result.is_ok() {
                     "MapIterationSucceeded"

@@ -19,7 +19,6 @@ const IO: &[&str] = &["InputPath", "OutputPath"];
 const FLOW: &[&str] = &["Next", "End"];
 const TASK_LIKE: &[&str] = &["ResultSelector", "ResultPath", "Retry", "Catch", "Assign"];
 
-
 fn allowed(state_type: &str) -> Option<Vec<&'static str>> {
     let own: &[&str] = match state_type {
         "Pass" => &["Parameters", "Result", "ResultPath", "Assign"],

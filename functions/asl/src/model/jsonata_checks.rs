@@ -42,8 +42,18 @@ pub fn state(name: &str, state: &State, fields: &JsonataState) -> Result<(), Str
     assign(fields.assign.as_ref(), "Assign", after).map_err(fail)?;
     for (i, catcher) in fields.catch.iter().enumerate() {
         let field = format!("Catch[{i}]");
-        optional(catcher.output.as_ref(), &format!("{field}/Output"), IN_CATCH).map_err(fail)?;
-        assign(catcher.assign.as_ref(), &format!("{field}/Assign"), IN_CATCH).map_err(fail)?;
+        optional(
+            catcher.output.as_ref(),
+            &format!("{field}/Output"),
+            IN_CATCH,
+        )
+        .map_err(fail)?;
+        assign(
+            catcher.assign.as_ref(),
+            &format!("{field}/Assign"),
+            IN_CATCH,
+        )
+        .map_err(fail)?;
     }
     for (i, rule) in fields.choices.iter().enumerate() {
         let field = format!("Choices[{i}]");
@@ -107,10 +117,13 @@ fn one(text: &str, field: &str, members: &[&str]) -> Result<(), String> {
         return Ok(());
     };
     let compiled = compile(source).map_err(|e| {
-        format!("The JSONata expression '{source}' specified for the field '{field}' is invalid: {e}")
+        format!(
+            "The JSONata expression '{source}' specified for the field '{field}' is invalid: {e}"
+        )
     })?;
     for member in states_members(&compiled) {
-        if matches!(member.as_str(), "result" | "errorOutput") && !members.contains(&member.as_str())
+        if matches!(member.as_str(), "result" | "errorOutput")
+            && !members.contains(&member.as_str())
         {
             return Err(format!(
                 "The JSONata expression '{source}' specified for the field '{field}' reads $states.{member}, which is not available there"
@@ -131,7 +144,9 @@ fn wait(fields: &JsonataState) -> Result<(), String> {
         (Some(Value::String(text)), None) if expression(text).is_some() => Ok(()),
         (Some(seconds), None) => match seconds.as_u64() {
             Some(_) => Ok(()),
-            None => Err(format!("Seconds {seconds}: Expected a non-negative integer")),
+            None => Err(format!(
+                "Seconds {seconds}: Expected a non-negative integer"
+            )),
         },
         (None, Some(Value::String(text))) if expression(text).is_some() => Ok(()),
         (None, Some(Value::String(text))) if parse_timestamp(text).is_some() => Ok(()),

@@ -123,7 +123,14 @@ fn jsonata_fields(state_type: &str) -> Option<&'static [&'static str]> {
         "Succeed" => &["Output"],
         "Fail" => &["Error", "Cause"],
         "Parallel" => &[
-            "Branches", "Arguments", "Output", "Assign", "Retry", "Catch", "Next", "End",
+            "Branches",
+            "Arguments",
+            "Output",
+            "Assign",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
         ],
         "Map" => &[
             "Items",
@@ -164,19 +171,32 @@ pub fn check_jsonata_fields(state_type: &str, state: &Map<String, Value>) -> Res
         return Err(format!("Field '{key}' is not supported"));
     }
     for (list, known) in [
-        ("Catch", &["ErrorEquals", "Next", "Output", "Assign", "Comment"][..]),
-        ("Choices", &["Condition", "Next", "Output", "Assign", "Comment"][..]),
+        (
+            "Catch",
+            &["ErrorEquals", "Next", "Output", "Assign", "Comment"][..],
+        ),
+        (
+            "Choices",
+            &["Condition", "Next", "Output", "Assign", "Comment"][..],
+        ),
     ] {
-        for entry in state.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for entry in state
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let entry = entry
                 .as_object()
                 .ok_or_else(|| format!("{list} entries must be objects"))?;
             if let Some(key) = entry.keys().find(|k| !known.contains(&k.as_str())) {
-                return Err(if JSONPATH_ONLY.contains(&key.as_str()) || key == "ResultPath" {
-                    wrong_language(Lang::Jsonata, key)
-                } else {
-                    format!("Field '{key}' is not supported in a {list} entry")
-                });
+                return Err(
+                    if JSONPATH_ONLY.contains(&key.as_str()) || key == "ResultPath" {
+                        wrong_language(Lang::Jsonata, key)
+                    } else {
+                        format!("Field '{key}' is not supported in a {list} entry")
+                    },
+                );
             }
         }
     }
@@ -236,11 +256,7 @@ pub struct JsonataOutcome {
 }
 
 /// The raw states of a machine, its branches and item processors, each with its language.
-fn for_each_state(
-    raw: &mut Value,
-    top: Lang,
-    f: &mut impl FnMut(&mut Map<String, Value>, Lang),
-) {
+fn for_each_state(raw: &mut Value, top: Lang, f: &mut impl FnMut(&mut Map<String, Value>, Lang)) {
     let Some(states) = raw.get_mut("States").and_then(Value::as_object_mut) else {
         return;
     };
@@ -286,8 +302,8 @@ pub fn attach(machine: &mut Machine, raw: &Value, top: Lang) -> Result<(), Strin
             continue;
         };
         if state_language(object, top)? == Lang::Jsonata {
-            let fields = JsonataState::deserialize(raw_state)
-                .map_err(|e| format!("state {name:?}: {e}"))?;
+            let fields =
+                JsonataState::deserialize(raw_state).map_err(|e| format!("state {name:?}: {e}"))?;
             machine.jsonata.insert(name.clone(), fields);
         }
         match machine.states.get_mut(name) {

@@ -1,15 +1,22 @@
-//! `etl runs`: the run ledger, newest first.
+//! `etl runs`: the run ledger, newest first. Attempts whose process died (no valid lease
+//! covers them any more) are marked `abandoned` first, so the list never shows a zombie as
+//! running; an abandoned attempt's error column gives the reason.
 
 use std::fmt;
 use std::process::ExitCode;
 
-use etl_core::ledger::{self, RunRecord};
+use etl_core::lease;
+use etl_core::ledger::{self, RunRecord, ABANDONED};
 
 use super::context;
 use crate::cli::RunsArgs;
 
 pub async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     let ctx = context().await?;
+    let abandoned = lease::reap(&ctx, args.pipeline.as_deref()).await?;
+    if abandoned > 0 {
+        eprintln!("marked {abandoned} attempt(s) whose process died as abandoned");
+    }
     let rows = ledger::list(&ctx, args.pipeline.as_deref(), args.since, args.limit).await?;
     println!("{}", LedgerTable(&rows));
     Ok(ExitCode::SUCCESS)
@@ -49,10 +56,19 @@ impl fmt::Display for LedgerTable<'_> {
                 num(r.rows_out),
                 num(r.rows_rejected),
                 num(r.duration_ms),
-                r.error_name.as_deref().unwrap_or_default()
+                error_column(r)
             )?;
         }
         Ok(())
+    }
+}
+
+/// The error name; for an abandoned attempt, which has none, the reason.
+fn error_column(r: &RunRecord) -> &str {
+    match (&r.error_name, &r.error_cause) {
+        (Some(name), _) => name,
+        (None, Some(cause)) if r.status == ABANDONED => cause,
+        _ => "",
     }
 }
 
@@ -90,6 +106,18 @@ mod tests {
             "   run  pipeline     stage     date       try  status      rows_in  rows_out rejected       ms  error\n\
              \x20   12  hr           hire      2026-11-25   1  succeeded       100        98        -     1234  \n\
              \x20   11  hr           hire      2026-11-25   1  failed          100         -        -     1234  States.Timeout"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_attempt_shows_its_reason() {
+        let mut zombie = record(9, ABANDONED, None);
+        zombie.error_cause = Some("superseded by attempt 2 of execution hr-a".into());
+        let table = LedgerTable(&[zombie]).to_string();
+        let line = table.lines().nth(1).unwrap();
+        assert!(
+            line.contains(" abandoned ") && line.ends_with("superseded by attempt 2 of execution hr-a"),
+            "{line}"
         );
     }
 }

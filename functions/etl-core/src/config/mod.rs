@@ -18,6 +18,7 @@
 //! Pure: reading an [`EnvSource`] and validating it. Nothing here is async or talks to a
 //! service, so the layers above (secrets, clients) may use it but it uses none of them.
 
+mod elasticsearch;
 mod env;
 mod postgres;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use crate::error::ConfigError;
+pub use elasticsearch::{ElasticsearchAuth, ELASTICSEARCH_AUTH_VAR};
 pub use env::{find_env_file, parse_env_file, EnvSource};
 pub use postgres::{parse_connection_string, CaFile, ConnectionString, SslMode, TlsSettings};
 
@@ -72,6 +74,8 @@ pub struct ElasticsearchConfig {
     pub url: Url,
     /// Basic auth, from `ELASTICSEARCH_USERNAME` + `ELASTICSEARCH_PASSWORD` (or the secret).
     pub basic_auth: Option<(String, String)>,
+    /// How requests authenticate (`ELASTICSEARCH_AUTH`).
+    pub auth: ElasticsearchAuth,
     pub timeout: Duration,
     pub source: Source,
 }
@@ -286,9 +290,12 @@ impl ElasticsearchConfig {
                 _ => DEFAULT_ELASTICSEARCH_URL,
             },
         )?;
+        let basic_auth = basic_auth(env)?;
+        let auth = elasticsearch::auth(env, &source, basic_auth.is_some())?;
         Ok(Self {
             url,
-            basic_auth: basic_auth(env)?,
+            basic_auth,
+            auth,
             timeout: seconds(env, "ELASTICSEARCH_TIMEOUT_SECS", 30)?,
             source,
         })

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::Method;
-use elasticsearch::Elasticsearch;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::SearchClient;
 use crate::error::{error_chain, StageError};
 use crate::retry::is_retryable_status;
 
@@ -145,7 +145,7 @@ pub fn backoff(config: &BulkConfig, attempt: u32) -> Duration {
 
 /// Posts one NDJSON body to `_bulk`; returns the HTTP status and the response body.
 pub async fn post_bulk(
-    client: &Elasticsearch,
+    client: &SearchClient,
     body: Vec<u8>,
 ) -> Result<(u16, bytes::Bytes), StageError> {
     let mut headers = HeaderMap::new();
@@ -154,16 +154,8 @@ pub async fn post_bulk(
         HeaderValue::from_static("application/x-ndjson"),
     );
     let response = client
-        .send(
-            Method::Post,
-            "/_bulk",
-            headers,
-            Option::<&()>::None,
-            Some(body),
-            None,
-        )
-        .await
-        .map_err(StageError::elasticsearch)?;
+        .send(Method::Post, "/_bulk", headers, Some(&body))
+        .await?;
     let status = response.status_code().as_u16();
     let bytes = response.bytes().await.map_err(|e| {
         StageError::unavailable(
@@ -182,7 +174,7 @@ struct Pending {
 
 /// Buffers documents and sends them to one index in bounded `_bulk` requests.
 pub struct BulkSink<'a> {
-    client: &'a Elasticsearch,
+    client: &'a SearchClient,
     index: String,
     config: BulkConfig,
     pending: Vec<Pending>,
@@ -191,7 +183,7 @@ pub struct BulkSink<'a> {
 }
 
 impl<'a> BulkSink<'a> {
-    pub fn new(client: &'a Elasticsearch, index: &str, config: BulkConfig) -> Self {
+    pub fn new(client: &'a SearchClient, index: &str, config: BulkConfig) -> Self {
         Self {
             client,
             index: index.to_string(),

@@ -2,8 +2,8 @@
 
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::Method;
-use elasticsearch::Elasticsearch;
 
+use super::SearchClient;
 use crate::error::StageError;
 
 /// An index and the settings + mappings document it is created with.
@@ -22,7 +22,7 @@ pub const EMPLOYEES: IndexSpec = IndexSpec {
 /// One request to the cluster with an optional JSON body: the plumbing every index-level
 /// call shares.
 pub async fn call(
-    client: &Elasticsearch,
+    client: &SearchClient,
     method: Method,
     path: &str,
     json_body: Option<&str>,
@@ -33,9 +33,8 @@ pub async fn call(
         HeaderMap::new()
     };
     client
-        .send(method, path, headers, Option::<&()>::None, json_body, None)
+        .send(method, path, headers, json_body.map(str::as_bytes))
         .await
-        .map_err(StageError::elasticsearch)
 }
 
 /// `ecommerce_clickstream`: one document per event, `_id` = event id.
@@ -53,7 +52,7 @@ fn json_headers() -> HeaderMap {
 /// Creates the index with its mapping unless it exists. Safe to race: a concurrent creator
 /// winning is success.
 pub async fn ensure_index(
-    client: &Elasticsearch,
+    client: &SearchClient,
     name: &str,
     spec: &IndexSpec,
 ) -> Result<bool, StageError> {
@@ -78,7 +77,7 @@ pub async fn ensure_index(
 }
 
 /// Makes every indexed document visible to searches and counts.
-pub async fn refresh(client: &Elasticsearch, index: &str) -> Result<(), StageError> {
+pub async fn refresh(client: &SearchClient, index: &str) -> Result<(), StageError> {
     let response = call(client, Method::Post, &format!("/{index}/_refresh"), None).await?;
     let status = response.status_code().as_u16();
     if (200..300).contains(&status) {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::clients::Context;
 use crate::error::StageError;
+use crate::lease;
 use crate::ledger::{self, Reprocess};
 use crate::logical_date::{Cadence, LogicalDate, ScheduledInterval};
 
@@ -135,6 +136,12 @@ pub fn resolve(request: &ResolveRequest) -> Result<ScheduledInterval, StageError
 
 async fn plan_run(ctx: &Context, event: PlanEvent) -> Result<PlanOutput, StageError> {
     let dates = plan(ctx, &event.pipeline, &event.run).await?;
+    // Every run starts here: a good moment to end the attempts of processes that died with
+    // nobody retrying them, so the ledger never shows them running for long.
+    let abandoned = lease::reap(ctx, Some(&event.pipeline)).await?;
+    if abandoned > 0 {
+        tracing::warn!(pipeline = %event.pipeline, abandoned, "attempts whose process died marked abandoned");
+    }
     tracing::info!(pipeline = %event.pipeline, count = dates.len(), first = ?dates.first(), "dates planned");
     let params = event.run.params.clone().unwrap_or_default();
     let items = dates

@@ -2,7 +2,7 @@
 //! them into generate tasks (the Map's items). Also removes raw partitions a previous, larger
 //! run of the same date left beyond the new count, so the day holds exactly this run's data.
 
-use etl_core::{s3, Context, LogicalDate, StageError};
+use etl_core::{lease, s3, Context, LogicalDate, StageError};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{partition_of, raw_prefix, MAX_PARTITIONS};
@@ -162,8 +162,27 @@ fn check_fits_one_execution(tasks: &[GenerateTask]) -> Result<(), StageError> {
     Ok(())
 }
 
+/// The first stage of a marketing run for its date, so it takes the date's lease: the
+/// pruning below must not race another execution's generate tasks.
 pub async fn run(ctx: &Context, event: PlanEvent) -> Result<PlanOutput, StageError> {
     let (size, tasks) = plan(&event)?;
+    lease::with_lease(
+        ctx,
+        "marketing",
+        event.logical_date,
+        event.execution.as_deref(),
+        prune(ctx, &event, size, tasks),
+    )
+    .await
+}
+
+/// Removes the raw partitions beyond this run's count.
+async fn prune(
+    ctx: &Context,
+    event: &PlanEvent,
+    size: RunSize,
+    tasks: Vec<GenerateTask>,
+) -> Result<PlanOutput, StageError> {
     let bucket = &ctx.config.bucket;
     let stale: Vec<String> = s3::list(ctx, bucket, &raw_prefix(event.logical_date))
         .await?
