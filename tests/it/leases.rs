@@ -13,7 +13,9 @@ use etl_core::search::index::EMPLOYEES;
 use etl_core::stages::hr_hire::{self, HireEvent, HireOutput};
 use etl_core::stages::record_run::{self, RecordEvent};
 use etl_core::{Context, ErrorKind, Service, StageError};
-use integration_tests::{cli, doc_count, download, in_process, scalar, template, TestEnv, LAKE};
+use integration_tests::{
+    cli, context, doc_count, download, in_process, scalar, template, TestEnv, LAKE,
+};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -43,18 +45,27 @@ async fn attempt(ctx: &Context, stage: &str, date: &str, attempt: i32) -> (Strin
 }
 
 /// Starts a big hire and kills it once its COPY runs, as a Lambda timeout or a crash would:
-/// the task is dropped mid-flight (no ledger write, no lease release, no more renewals) and
-/// its connection goes away with it. Leaves attempt `running`.
-async fn kill_mid_hire(ctx: &Arc<Context>, date: &str, execution: &str) {
-    let (stage_ctx, event) = (ctx.clone(), hire_event(date, 400_000, execution));
+/// the stage runs on clients of its own (its own process and pool), the task is dropped
+/// mid-flight (no ledger write, no lease release, no more renewals) and its session is
+/// terminated. Leaves its attempt `running`.
+async fn kill_mid_hire(env: &TestEnv, date: &str, execution: &str) {
+    let doomed = Arc::new(context(&env.env).await);
+    let event = hire_event(date, 400_000, execution);
+    let stage_ctx = doomed.clone();
     let load: JoinHandle<Result<HireOutput, StageError>> =
         tokio::spawn(async move { hr_hire::run(&stage_ctx, event).await });
-    let admin = ctx.postgres().await.unwrap();
+    let admin = env.ctx.postgres().await.unwrap();
     let copying = "SELECT count(*) FROM pg_stat_activity
                     WHERE datname = current_database() AND query LIKE 'COPY hire_staging%'";
     let mut seen = false;
     for _ in 0..300 {
-        if admin.query_one(copying, &[]).await.unwrap().get::<_, i64>(0) > 0 {
+        if admin
+            .query_one(copying, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            > 0
+        {
             seen = true;
             break;
         }
@@ -63,6 +74,7 @@ async fn kill_mid_hire(ctx: &Arc<Context>, date: &str, execution: &str) {
     assert!(seen, "never saw the COPY running");
     load.abort();
     assert!(load.await.unwrap_err().is_cancelled());
+    drop(doomed);
     // The process is gone, so is its session: nothing may keep holding the staging rows.
     admin
         .execute(
@@ -111,7 +123,11 @@ async fn outcome(env: &TestEnv) -> (i64, String, u64, Vec<u8>) {
         scalar(&env.ctx, "SELECT count(*) FROM hr.employees").await,
         digest,
         doc_count(&env.ctx, EMPLOYEES.name).await,
-        download(&env.ctx, &format!("exports/employees/dt={DAY}/employees.csv")).await,
+        download(
+            &env.ctx,
+            &format!("exports/employees/dt={DAY}/employees.csv"),
+        )
+        .await,
     )
 }
 
@@ -121,7 +137,10 @@ fn hr_settings(execution: &str) -> RunSettings {
         time_scale: 0.01,
         overrides: HashMap::from([("RetryIntervalSeconds".to_string(), "1".to_string())]),
         execution_name: Some(execution.to_string()),
-        ..in_process(Some(DAY), Some(json!({"params": {"count": 5000, "seed": 5}})))
+        ..in_process(
+            Some(DAY),
+            Some(json!({"params": {"count": 5000, "seed": 5}})),
+        )
     }
 }
 
@@ -138,7 +157,10 @@ async fn two_executions_of_one_date_run_one_at_a_time() {
     let (winner, loser) = match (&first.output, &second.output) {
         (Ok(_), Err(_)) => (&first, &second),
         (Err(_), Ok(_)) => (&second, &first),
-        _ => panic!("exactly one execution must win: {:?} / {:?}", first.output, second.output),
+        _ => panic!(
+            "exactly one execution must win: {:?} / {:?}",
+            first.output, second.output
+        ),
     };
     // The loser was refused at its first stage of the date, retried after the wait, refused
     // again, and failed with the typed error naming the holder.
@@ -148,11 +170,29 @@ async fn two_executions_of_one_date_run_one_at_a_time() {
     assert!(failure.cause.contains(&holder), "{failure:?}");
 
     let ledger = |sql: &'static str| scalar(&env.ctx, sql);
-    assert_eq!(ledger("SELECT count(*) FROM etl.runs WHERE stage = 'pipeline' AND status = 'succeeded'").await, 1);
-    assert_eq!(ledger("SELECT count(*) FROM etl.runs WHERE stage = 'pipeline' AND status = 'failed'").await, 1);
-    assert_eq!(ledger("SELECT count(*) FROM etl.runs WHERE stage = 'hire'").await, 1, "the loser never started a hire");
-    assert_eq!(ledger("SELECT count(*) FROM etl.runs WHERE status = 'running'").await, 0);
-    assert_eq!(ledger("SELECT count(*) FROM etl.leases WHERE released_at IS NULL").await, 0);
+    assert_eq!(
+        ledger("SELECT count(*) FROM etl.runs WHERE stage = 'pipeline' AND status = 'succeeded'")
+            .await,
+        1
+    );
+    assert_eq!(
+        ledger("SELECT count(*) FROM etl.runs WHERE stage = 'pipeline' AND status = 'failed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        ledger("SELECT count(*) FROM etl.runs WHERE stage = 'hire'").await,
+        1,
+        "the loser never started a hire"
+    );
+    assert_eq!(
+        ledger("SELECT count(*) FROM etl.runs WHERE status = 'running'").await,
+        0
+    );
+    assert_eq!(
+        ledger("SELECT count(*) FROM etl.leases WHERE released_at IS NULL").await,
+        0
+    );
 
     // The same rows, documents and export as one clean run of the date.
     let clean = TestEnv::with_lake(LAKE).await.with_schema().await;
@@ -167,7 +207,7 @@ async fn two_executions_of_one_date_run_one_at_a_time() {
 #[tokio::test]
 async fn a_killed_attempt_is_abandoned_by_the_next_attempt_and_listed_so() {
     let env = TestEnv::new(&[Service::Postgres]).await.with_schema().await;
-    kill_mid_hire(&env.ctx, DAY, "hr-killed").await;
+    kill_mid_hire(&env, DAY, "hr-killed").await;
     assert_eq!(attempt(&env.ctx, "hire", DAY, 1).await.0, "running");
 
     // Step Functions' retry: the same execution, so its lease is renewed, not refused.
@@ -177,13 +217,17 @@ async fn a_killed_attempt_is_abandoned_by_the_next_attempt_and_listed_so() {
     assert_eq!(retry.loaded + retry.rejected, 1000);
     let (status, cause) = attempt(&env.ctx, "hire", DAY, 1).await;
     assert_eq!(status, "abandoned");
-    assert_eq!(cause.as_deref(), Some("superseded by attempt 2 of execution hr-killed"));
+    assert_eq!(
+        cause.as_deref(),
+        Some("superseded by attempt 2 of execution hr-killed")
+    );
     assert_eq!(attempt(&env.ctx, "hire", DAY, 2).await.0, "succeeded");
 
     let table = etl_runs(&env);
     let line = line_of(&table, "hire", 1);
     assert!(
-        line.contains(" abandoned ") && line.ends_with("superseded by attempt 2 of execution hr-killed"),
+        line.contains(" abandoned ")
+            && line.ends_with("superseded by attempt 2 of execution hr-killed"),
         "{table}"
     );
 }
@@ -191,7 +235,7 @@ async fn a_killed_attempt_is_abandoned_by_the_next_attempt_and_listed_so() {
 #[tokio::test]
 async fn record_run_abandons_what_its_execution_left_running_and_releases_the_lease() {
     let env = TestEnv::new(&[Service::Postgres]).await.with_schema().await;
-    kill_mid_hire(&env.ctx, DAY, "hr-timed-out").await;
+    kill_mid_hire(&env, DAY, "hr-timed-out").await;
     // The state machine's Catch (a Lambda timeout, say) records the date's failure.
     let event: RecordEvent = serde_json::from_value(json!({
         "pipeline": "hr", "logical_date": DAY, "execution": "hr-timed-out",
@@ -206,7 +250,11 @@ async fn record_run_abandons_what_its_execution_left_running_and_releases_the_le
         Some("execution hr-timed-out ended the date while this attempt was still running")
     );
     assert_eq!(
-        scalar(&env.ctx, "SELECT count(*) FROM etl.leases WHERE released_at IS NOT NULL").await,
+        scalar(
+            &env.ctx,
+            "SELECT count(*) FROM etl.leases WHERE released_at IS NOT NULL"
+        )
+        .await,
         1
     );
     // Released: another execution may run the date at once.
@@ -228,7 +276,7 @@ async fn an_expired_lease_is_taken_over_and_a_lone_zombie_is_reaped() {
         .unwrap();
     let ctx = env.ctx.clone();
 
-    kill_mid_hire(&ctx, DAY, "hr-a").await;
+    kill_mid_hire(&env, DAY, "hr-a").await;
     // Still within its lease: refused, typed and retryable, naming the holder.
     let err = hr_hire::run(&ctx, hire_event(DAY, 100, "hr-b"))
         .await
@@ -256,7 +304,10 @@ async fn an_expired_lease_is_taken_over_and_a_lone_zombie_is_reaped() {
         .postgres()
         .await
         .unwrap()
-        .query_one("SELECT owner FROM etl.leases WHERE logical_date = $1::text::date", &[&DAY])
+        .query_one(
+            "SELECT owner FROM etl.leases WHERE logical_date = $1::text::date",
+            &[&DAY],
+        )
         .await
         .unwrap()
         .get(0);
@@ -264,7 +315,7 @@ async fn an_expired_lease_is_taken_over_and_a_lone_zombie_is_reaped() {
 
     // A process that died with nobody after it: `etl runs` finds its lease expired.
     let other_day = "2026-11-26";
-    kill_mid_hire(&ctx, other_day, "hr-c").await;
+    kill_mid_hire(&env, other_day, "hr-c").await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let table = etl_runs(&env);
     let line = table
@@ -272,7 +323,9 @@ async fn an_expired_lease_is_taken_over_and_a_lone_zombie_is_reaped() {
         .find(|l| l.contains(other_day))
         .unwrap_or_else(|| panic!("no {other_day} in\n{table}"));
     assert!(
-        line.contains(" abandoned ") && line.contains("lease expired at ") && line.ends_with("its process died"),
+        line.contains(" abandoned ")
+            && line.contains("lease expired at ")
+            && line.ends_with("its process died"),
         "{table}"
     );
     assert_eq!(attempt(&ctx, "hire", other_day, 1).await.0, "abandoned");

@@ -9,6 +9,7 @@ use etl_core::search::index::EMPLOYEES;
 use etl_core::stages::hr_hire::{self, HireEvent};
 use etl_core::stages::hr_sync::{self, SyncEvent};
 use etl_core::{ErrorKind, StageError};
+use iam_contract::{Contract, Deployment, Request};
 use integration_tests::cli::{command, output, text};
 use integration_tests::sigv4_proxy::{self, Expected, Seen, SigV4Proxy, ACCESS_KEY, SECRET_KEY};
 use integration_tests::{context, doc_count, unique_suffix, TestEnv, LAKE};
@@ -16,13 +17,39 @@ use serde_json::json;
 
 const DATE: &str = "2026-11-20";
 const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLE-session-token";
+const DOMAIN: &str = "arn:aws:es:us-east-1:123456789012:domain/etl-search";
 
-async fn lake_with_hires(count: u64) -> TestEnv {
+/// template.yaml deployed with `ElasticsearchAuth` = `auth` for the domain [`DOMAIN`].
+fn contract(auth: &str) -> Contract {
+    let deployment = Deployment::new("etl-lake")
+        .with_parameter("ElasticsearchAuth", auth)
+        .with_parameter("OpenSearchDomainArn", DOMAIN)
+        .with_parameter(
+            "ElasticsearchUrl",
+            "https://search-etl-search.us-east-1.es.amazonaws.com",
+        );
+    Contract::load_file(integration_tests::iam::template_path(), &deployment).unwrap()
+}
+
+/// Whether `function`'s role (with the boundary) may make this HTTP request to the domain:
+/// OpenSearch Service authorises `es:ESHttp<Method>` on `<domain ARN><path>`.
+fn may_call(contract: &Contract, function: &str, method: &str, path: &str) -> bool {
+    let verb = method[..1].to_uppercase() + &method[1..].to_lowercase();
+    let request = Request::new(
+        function,
+        &format!("es:ESHttp{verb}"),
+        &format!("{DOMAIN}{path}"),
+    );
+    contract.evaluate(&request).unwrap().is_allowed()
+}
+
+/// A lake with `count` generated hires, and how many of them cleaning kept.
+async fn lake_with_hires(count: u64) -> (TestEnv, u64) {
     let env = TestEnv::with_lake(LAKE).await.with_schema().await;
     let event: HireEvent =
         serde_json::from_value(json!({"logical_date": DATE, "count": count})).unwrap();
-    hr_hire::run(&env.ctx, event).await.unwrap();
-    env
+    let loaded = hr_hire::run(&env.ctx, event).await.unwrap().loaded;
+    (env, loaded)
 }
 
 /// osmem behind the signature-checking proxy, for the test suite's keys in us-east-1.
@@ -42,11 +69,14 @@ fn summary(seen: &[Seen]) -> Vec<String> {
 /// Lambda), every request signed, checked and forwarded.
 #[tokio::test]
 async fn hr_sync_signs_every_request_with_the_functions_temporary_credentials() {
-    let env = lake_with_hires(700).await;
+    let (env, loaded) = lake_with_hires(700).await;
     let proxy = proxy(&env).await;
-    let event_file =
-        std::env::temp_dir().join(format!("hr-sync-sigv4-{}.json", unique_suffix()));
-    std::fs::write(&event_file, json!({"logical_date": DATE, "full": true}).to_string()).unwrap();
+    let event_file = std::env::temp_dir().join(format!("hr-sync-sigv4-{}.json", unique_suffix()));
+    std::fs::write(
+        &event_file,
+        json!({"logical_date": DATE, "full": true}).to_string(),
+    )
+    .unwrap();
 
     let mut cmd = command(&["invoke", "hr-sync", "--event", event_file.to_str().unwrap()]);
     cmd.env("DATABASE_URL", &env.db.url)
@@ -74,7 +104,7 @@ async fn hr_sync_signs_every_request_with_the_functions_temporary_credentials() 
         summary(&seen)
     );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["indexed"], json!(700), "{result}");
+    assert_eq!(result["indexed"], json!(loaded), "{result}");
 
     let index = env.ctx.index_name(EMPLOYEES.name);
     let requests: Vec<String> = seen
@@ -91,9 +121,54 @@ async fn hr_sync_signs_every_request_with_the_functions_temporary_credentials() 
     }
     for s in &seen {
         assert_eq!(s.verdict, Ok(()), "{} {}", s.method, s.path);
-        assert_eq!(s.security_token.as_deref(), Some(TOKEN), "{} {}", s.method, s.path);
+        assert_eq!(
+            s.security_token.as_deref(),
+            Some(TOKEN),
+            "{} {}",
+            s.method,
+            s.path
+        );
     }
-    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, 700);
+    assert_eq!(doc_count(&env.ctx, EMPLOYEES.name).await, loaded);
+
+    // And template.yaml, deployed with sigv4, lets the function's role make each of them
+    // (the IAM contract does not see these HTTP calls, so they are checked here).
+    let sigv4 = contract("sigv4");
+    for s in &seen {
+        assert!(
+            may_call(&sigv4, "hr-sync", &s.method, &s.path),
+            "template.yaml does not let hr-sync {} {}",
+            s.method,
+            s.path
+        );
+    }
+}
+
+/// Only the functions that index get the grant, only its verbs, and only with sigv4.
+#[test]
+fn template_grants_the_search_verbs_to_the_indexing_functions_only_with_sigv4() {
+    let sigv4 = contract("sigv4");
+    for function in ["hr-sync", "clickstream-simulate"] {
+        for (method, path) in [
+            ("HEAD", "/i"),
+            ("PUT", "/i"),
+            ("POST", "/_bulk"),
+            ("POST", "/i/_refresh"),
+        ] {
+            assert!(
+                may_call(&sigv4, function, method, path),
+                "{function} {method} {path}"
+            );
+        }
+        for (method, path) in [("GET", "/i/_search"), ("DELETE", "/i")] {
+            assert!(
+                !may_call(&sigv4, function, method, path),
+                "{function} {method} {path}"
+            );
+        }
+    }
+    assert!(!may_call(&sigv4, "marketing-unify", "POST", "/_bulk"));
+    assert!(!may_call(&contract("basic"), "hr-sync", "POST", "/_bulk"));
 }
 
 async fn sync_through(env: &TestEnv, proxy: &SigV4Proxy, settings: &[(&str, &str)]) -> StageError {
@@ -113,7 +188,7 @@ async fn sync_through(env: &TestEnv, proxy: &SigV4Proxy, settings: &[(&str, &str
 /// credentials), saying what to check, and nothing reaches the cluster.
 #[tokio::test]
 async fn an_unsigned_or_badly_signed_request_fails_the_stage_without_retries() {
-    let env = lake_with_hires(10).await;
+    let (env, _) = lake_with_hires(10).await;
     let proxy = proxy(&env).await;
 
     let unsigned = sync_through(&env, &proxy, &[]).await;
@@ -135,15 +210,28 @@ async fn an_unsigned_or_badly_signed_request_fails_the_stage_without_retries() {
     )
     .await;
     assert_eq!(wrong_key.kind(), ErrorKind::Fatal, "{wrong_key}");
-    assert!(
-        wrong_key.to_string().contains("signature"),
-        "{wrong_key}"
-    );
+    assert!(wrong_key.to_string().contains("HTTP 403"), "{wrong_key}");
 
-    // One refused request each: the stage stopped at the first 403.
+    // One refused request each (a HEAD: the 403 has no body to quote): the stage stopped
+    // at the first.
     let seen = proxy.seen();
     assert_eq!(seen.len(), 2, "{:#?}", summary(&seen));
-    assert!(seen.iter().all(|s| s.verdict.is_err()), "{:#?}", summary(&seen));
+    assert!(
+        seen[0]
+            .verdict
+            .as_ref()
+            .is_err_and(|r| r.contains("anonymous")),
+        "{:#?}",
+        summary(&seen)
+    );
+    assert!(
+        seen[1]
+            .verdict
+            .as_ref()
+            .is_err_and(|r| r.contains("signature we calculated does not match")),
+        "{:#?}",
+        summary(&seen)
+    );
 }
 
 /// The proxy's check itself, on AWS's published `get-vanilla` request: it accepts the
@@ -186,5 +274,7 @@ fn the_proxy_accepts_the_published_get_vanilla_signature_and_nothing_else() {
         max_skew: Some(Duration::from_secs(300)),
         ..expected.clone()
     };
-    assert!(sigv4_proxy::verify(&strict, "GET", "/", "", &headers, b"", SystemTime::now()).is_err());
+    assert!(
+        sigv4_proxy::verify(&strict, "GET", "/", "", &headers, b"", SystemTime::now()).is_err()
+    );
 }

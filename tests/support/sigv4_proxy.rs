@@ -124,7 +124,11 @@ struct State {
 impl State {
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
-        let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
         let path = parts.uri.path().to_string();
         let query = parts.uri.query().unwrap_or_default().to_string();
         let verdict = verify(
@@ -213,7 +217,8 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, String> {
         }
     }
     Ok(Authorization {
-        scope: credential.ok_or("Authorization header requires 'Credential' parameter")?
+        scope: credential
+            .ok_or("Authorization header requires 'Credential' parameter")?
             .split('/')
             .collect(),
         signed_headers: signed
@@ -252,7 +257,9 @@ pub fn verify(
     if (region, service) != (expected.region.as_str(), expected.service.as_str())
         || !amz_date.starts_with(date)
     {
-        return Err(format!("credential scope {date}/{region}/{service} is not ours"));
+        return Err(format!(
+            "credential scope {date}/{region}/{service} is not ours"
+        ));
     }
     let time = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
         .map_err(|_| "x-amz-date is not yyyymmddThhmmssZ")?
@@ -264,10 +271,11 @@ pub fn verify(
             return Err("Signature expired or not yet current".into());
         }
     }
-    for required in ["host", "x-amz-date"]
-        .into_iter()
-        .chain(["x-amz-security-token", "x-amz-content-sha256"].into_iter().filter(|h| headers.contains_key(*h)))
-    {
+    for required in ["host", "x-amz-date"].into_iter().chain(
+        ["x-amz-security-token", "x-amz-content-sha256"]
+            .into_iter()
+            .filter(|h| headers.contains_key(*h)),
+    ) {
         if !auth.signed_headers.contains(&required) {
             return Err(format!("{required} is not signed"));
         }
@@ -276,18 +284,19 @@ pub fn verify(
     if header(headers, "x-amz-content-sha256").is_some_and(|h| h != payload) {
         return Err("x-amz-content-sha256 is not the body's SHA-256".into());
     }
-    let canonical = canonical_request(method, path, query, headers, &auth.signed_headers, &payload)?;
+    let canonical =
+        canonical_request(method, path, query, headers, &auth.signed_headers, &payload)?;
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
         sha256_hex(canonical.as_bytes())
     );
-    let key = aws_sigv4::sign::v4::generate_signing_key(&expected.secret_key, time, region, service);
+    let key =
+        aws_sigv4::sign::v4::generate_signing_key(&expected.secret_key, time, region, service);
     let signature = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
     if signature == auth.signature {
         Ok(())
     } else {
-        Err("The request signature we calculated does not match the signature you provided."
-            .into())
+        Err("The request signature we calculated does not match the signature you provided.".into())
     }
 }
 
@@ -310,7 +319,11 @@ pub fn canonical_request(
     signed: &[&str],
     payload_hash: &str,
 ) -> Result<String, String> {
-    let uri = if path.is_empty() { "/".into() } else { encode(path, false) };
+    let uri = if path.is_empty() {
+        "/".into()
+    } else {
+        encode(path, false)
+    };
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 
 use crate::item_store::ItemStore;
@@ -23,6 +23,7 @@ use crate::{choice, errors, intrinsics, Event, Failure, TaskInvoker, TaskRequest
 
 mod child_execution;
 mod distributed_map;
+mod fan_out;
 mod jsonata_state;
 mod task_like;
 mod wait;
@@ -249,8 +250,21 @@ impl Runner {
             .push(event);
     }
 
+    /// `seconds` of model time as wall-clock time. Bounded to [0, a year] first so that no
+    /// definition can make `time_scale` multiply infinity (inf * 0 is NaN) or overflow a
+    /// `Duration`; whatever is left unrepresentable waits the full year.
     fn scaled(&self, seconds: f64) -> Duration {
-        Duration::from_secs_f64((seconds * self.options.time_scale).clamp(0.0, 86_400.0 * 366.0))
+        let bounded = if seconds.is_nan() {
+            0.0
+        } else {
+            seconds.clamp(0.0, limits::MAX_DELAY_SECONDS)
+        };
+        let scaled = bounded * self.options.time_scale;
+        if !scaled.is_finite() || scaled < 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(scaled.min(limits::MAX_DELAY_SECONDS))
+            .unwrap_or(Duration::ZERO)
     }
 
     fn context(&self, visit: Visit<'_>, retry_count: u32) -> Value {
@@ -415,20 +429,7 @@ impl Runner {
                 effective,
                 visit.roots(&context),
             )?;
-            self.service_history.record(&["ParallelStateStarted"])?;
-            let branches = parallel
-                .branches
-                .iter()
-                .map(|branch| self.run_machine(branch, input.clone(), None, visit.vars.inner()));
-            let result = futures::future::try_join_all(branches)
-                .await
-                .map(Value::Array);
-            self.service_history.record(&[if result.is_ok() {
-                "ParallelStateSucceeded"
-            } else {
-                "ParallelStateFailed"
-            }])?;
-            result
+            self.run_branches(visit, parallel, input).await
         };
         self.run_task_like(visit, &TaskLike::from(parallel), raw, work)
             .await
@@ -475,47 +476,15 @@ impl Runner {
         };
         let max_concurrency = wait::max_concurrency(map, &effective, roots)?;
         let limit = limits::map_concurrency(max_concurrency);
-        tracing::info!(state = %visit.name, items = items.len(), max_concurrency = limit, "map fan-out");
-        self.service_history.record(&["MapStateStarted"])?;
-        let iterations = items.into_iter().enumerate().map(|(index, value)| {
-            let item: MapItem = Some((index, value.clone()));
-            let input = match &map.item_selector {
-                Some(selector) => {
-                    let context = self.context(
-                        Visit {
-                            item: &item,
-                            ..visit
-                        },
-                        retry_count,
-                    );
-                    runtime(expand(selector, &effective, visit.roots(&context)))
-                }
-                None => Ok(value),
-            };
-            async move {
-                self.service_history.record(&["MapIterationStarted"])?;
-                let result = self
-                    .run_machine(&map.item_processor, input?, item, visit.vars.inner())
-                    .await;
-                self.service_history.record(&[if result.is_ok() {
-                    "MapIterationSucceeded"
-                } else {
-                    "MapIterationFailed"
-                }])?;
-                result
+        let item_input = |item_visit: Visit<'_>, value: Value| match &map.item_selector {
+            Some(selector) => {
+                let context = self.context(item_visit, retry_count);
+                runtime(expand(selector, &effective, item_visit.roots(&context)))
             }
-        });
-        let result = futures::stream::iter(iterations)
-            .buffered(limit)
-            .try_collect::<Vec<_>>()
+            None => Ok(value),
+        };
+        self.run_iterations(visit, map, items, limit, item_input)
             .await
-            .map(Value::Array);
-        self.service_history.record(&[if result.is_ok() {
-            "MapStateSucceeded"
-        } else {
-            "MapStateFailed"
-        }])?;
-        result
     }
 
     /// The context object of a state that is not retried, and its effective input (after
@@ -786,6 +755,29 @@ mod tests {
 
         let exec = run(definition, json!({"a": 1}), flaky(5, "States.Runtime")).await;
         assert_eq!(exec.output.unwrap_err().error, "States.Runtime");
+    }
+
+    #[tokio::test]
+    async fn huge_backoff_rates_neither_panic_nor_hang() {
+        let definition = json!({
+            "StartAt": "T",
+            "States": {"T": {
+                "Type": "Task", "Resource": "r", "End": true,
+                "Retry": [{"ErrorEquals": ["Retryable"], "MaxAttempts": 4, "BackoffRate": 1e308}]
+            }}
+        });
+        let exec = run(definition, json!({}), flaky(4, "Retryable")).await;
+        assert!(exec.output.is_ok(), "{:?}", exec.output);
+        let delays: Vec<f64> = exec
+            .history
+            .iter()
+            .filter_map(|e| match e {
+                Event::RetryScheduled { delay_seconds, .. } => Some(*delay_seconds),
+                _ => None,
+            })
+            .collect();
+        let max = limits::MAX_DELAY_SECONDS;
+        assert_eq!(delays, vec![1.0, max, max, max]);
     }
 
     #[tokio::test]

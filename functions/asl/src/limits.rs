@@ -33,8 +33,14 @@ pub const INLINE_MAP_MAX_CONCURRENCY: usize = 40;
 /// `MaxConcurrency` is 0): <https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html>.
 pub const DISTRIBUTED_MAP_MAX_CONCURRENCY: usize = 10_000;
 
+/// The longest a retry may wait: 31,622,400 s (366 days), the largest `MaxDelaySeconds`
+/// AWS accepts ("must be less than 31622401") and the longest a Standard execution runs.
+/// A delay that `BackoffRate` grows past it (even to infinity) waits this long instead:
+/// <https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html>.
+pub const MAX_DELAY_SECONDS: f64 = 31_622_400.0;
+
 /// The size of `value` as compact UTF-8 JSON, counted without building the text.
-pub fn json_size(value: &Value) -> usize {
+pub fn json_size<T: serde::Serialize + ?Sized>(value: &T) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -46,7 +52,7 @@ pub fn json_size(value: &Value) -> usize {
         }
     }
     let mut counter = Counter(0);
-    // Writing a `Value` to a writer that never fails cannot fail.
+    // Writing JSON values or maps to a writer that never fails cannot fail.
     let _ = serde_json::to_writer(&mut counter, value);
     counter.0
 }

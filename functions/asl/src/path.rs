@@ -241,6 +241,21 @@ mod tests {
     }
 
     #[test]
+    fn extreme_slice_steps_neither_overflow_nor_loop() {
+        let doc = json!([0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(get("$[1:5:9223372036854775807]", &doc), Some(json!([1])));
+        assert_eq!(get("$[0:5:9223372036854775807]", &doc), Some(json!([0])));
+        assert_eq!(get("$[0:5:-9223372036854775807]", &doc), Some(json!([0])));
+        assert_eq!(get("$[1:6:2]", &doc), Some(json!([1, 3, 5])));
+        assert_eq!(get("$[1:6:-2]", &doc), Some(json!([5, 3, 1])));
+        assert_eq!(get("$[-9223372036854775808:2]", &doc), Some(json!([0, 1])));
+        assert_eq!(get("$[5:1]", &doc), Some(json!([])));
+        let err = JsonPath::parse("$[0:5:-9223372036854775808]").unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
+        assert!(JsonPath::parse("$[0:5:0]").is_err());
+    }
+
+    #[test]
     fn writes_create_intermediate_objects() {
         let p = JsonPath::parse("$.result.inner").unwrap();
         assert_eq!(

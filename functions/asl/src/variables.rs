@@ -23,8 +23,11 @@ pub const NAME_LIMIT_CHARS: usize = 80;
 /// The variables a state sees.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
-    /// The enclosing scopes', flattened: readable, never assigned from here.
+    /// The enclosing scopes', flattened: readable, never assigned from here. Shared by
+    /// every iteration or branch started from the same scope.
     outer: Arc<Map<String, Value>>,
+    /// The JSON size of `outer`, counted once since it never changes.
+    outer_size: usize,
     own: Map<String, Value>,
 }
 
@@ -33,11 +36,21 @@ impl Variables {
         self.own.get(name).or_else(|| self.outer.get(name))
     }
 
-    /// The scope of a Map iteration or Parallel branch started from this one.
+    /// The scope of a Map iteration or Parallel branch started from this one. Build it once
+    /// per Map or Parallel attempt and clone it for each iteration or branch: a clone
+    /// shares the outer variables instead of copying them.
     pub fn inner(&self) -> Variables {
+        if self.own.is_empty() {
+            return Variables {
+                outer: Arc::clone(&self.outer),
+                outer_size: self.outer_size,
+                own: Map::new(),
+            };
+        }
         let mut outer = (*self.outer).clone();
         outer.extend(self.own.iter().map(|(k, v)| (k.clone(), v.clone())));
         Variables {
+            outer_size: json_size(&outer),
             outer: Arc::new(outer),
             own: Map::new(),
         }
@@ -49,8 +62,9 @@ impl Variables {
             return Ok(());
         }
         self.own.extend(assigned);
-        let total = json_size(&Value::Object((*self.outer).clone()))
-            + json_size(&Value::Object(self.own.clone()));
+        // As two JSON objects, the outer scope's and this one's, so a name assigned in both
+        // counts twice: both values are held.
+        let total = self.outer_size + json_size(&self.own);
         if total > TOTAL_LIMIT_BYTES {
             return Err(Failure::new(
                 errors::DATA_LIMIT_EXCEEDED,
@@ -125,6 +139,36 @@ mod tests {
             .unwrap();
         assert_eq!(inner.get("y"), Some(&json!(2)));
         assert_eq!(outer.get("y"), None);
+    }
+
+    #[test]
+    fn inner_scopes_share_their_outer_variables() {
+        let mut outer = Variables::default();
+        outer
+            .apply([("x".to_string(), json!([1, 2]))].into_iter().collect())
+            .unwrap();
+        let scope = outer.inner();
+        let (a, b) = (scope.clone(), scope.clone());
+        assert!(Arc::ptr_eq(&a.outer, &b.outer));
+        // A scope that assigned nothing hands its outer variables on as they are.
+        assert!(Arc::ptr_eq(&a.inner().outer, &scope.outer));
+        assert_eq!(scope.outer_size, json_size(&json!({"x": [1, 2]})));
+    }
+
+    #[test]
+    fn the_total_counts_outer_and_own_variables() {
+        let big = |from: usize, to: usize| -> Map<String, Value> {
+            (from..to)
+                .map(|i| (format!("v{i:02}"), json!("x".repeat(250_000))))
+                .collect()
+        };
+        let mut outer = Variables::default();
+        outer.apply(big(0, 21)).unwrap();
+        let mut inner = outer.inner();
+        inner.apply(big(21, 41)).unwrap();
+        let failure = inner.apply(big(41, 42)).unwrap_err();
+        assert_eq!(failure.error, errors::DATA_LIMIT_EXCEEDED);
+        assert!(failure.cause.contains("exceeds"), "{}", failure.cause);
     }
 
     #[test]

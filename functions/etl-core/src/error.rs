@@ -194,7 +194,9 @@ pub enum LeaseError {
         expires_at: DateTime<Utc>,
     },
     /// Lost while the stage ran: the lease expired and another execution took the date over.
-    #[error("{pipeline} {date}: the lease of {owner} expired and was taken over; the stage was stopped")]
+    #[error(
+        "{pipeline} {date}: the lease of {owner} expired and was taken over; the stage was stopped"
+    )]
     Lost {
         pipeline: String,
         date: NaiveDate,
@@ -357,6 +359,13 @@ mod tests {
             StageError::elasticsearch_status(429, "").kind(),
             ErrorKind::Retryable
         );
+        // Another execution running the date: the state machines' Retry blocks wait for it.
+        let lost = StageError::from(LeaseError::Lost {
+            pipeline: "hr".into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            owner: "execution hr-a".into(),
+        });
+        assert_eq!(lost.kind().as_str(), "Retryable");
     }
 
     #[tokio::test]

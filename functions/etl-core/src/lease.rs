@@ -302,7 +302,10 @@ pub async fn renew(ctx: &Context, lease: &Lease) -> Result<bool, StageError> {
 pub async fn release(ctx: &Context, lease: &Lease) -> Result<(), StageError> {
     let client = ctx.postgres().await?;
     client
-        .execute(RELEASE, &[&lease.pipeline, &lease.date.date(), &lease.owner])
+        .execute(
+            RELEASE,
+            &[&lease.pipeline, &lease.date.date(), &lease.owner],
+        )
         .await
         .map_err(StageError::postgres)?;
     Ok(())
@@ -468,7 +471,10 @@ mod tests {
             "lease expired at 2026-11-25 01:30:00 UTC (held by execution hr-manual); \
              taken over by execution hr-scheduled"
         );
-        assert_eq!(describe("direct-1-2-3", None), "a direct invocation (direct-1-2-3)");
+        assert_eq!(
+            describe("direct-1-2-3", None),
+            "a direct invocation (direct-1-2-3)"
+        );
         assert!(direct_owner().starts_with("direct-"));
         assert_ne!(direct_owner(), direct_owner());
     }

@@ -13,7 +13,6 @@
 //! synchronous helper, never held across an `.await`.
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
 use super::task_like::Outcome;
@@ -423,19 +422,7 @@ impl Runner {
         let prepare = |_: &Value| Ok(input.clone());
         let work = move |_, input: Value, context: Value| async move {
             let branch_input = arguments(visit, fields, &input, &context)?;
-            self.service_history.record(&["ParallelStateStarted"])?;
-            let branches = parallel.branches.iter().map(|branch| {
-                self.run_machine(branch, branch_input.clone(), None, visit.vars.inner())
-            });
-            let result = futures::future::try_join_all(branches)
-                .await
-                .map(Value::Array);
-            self.service_history.record(&[if result.is_ok() {
-                "ParallelStateSucceeded"
-            } else {
-                "ParallelStateFailed"
-            }])?;
-            result
+            self.run_branches(visit, parallel, branch_input).await
         };
         let outcome = self
             .attempts(visit, &parallel.retry, &parallel.catch, prepare, work)
@@ -475,54 +462,19 @@ impl Runner {
         context: Value,
     ) -> Result<Value, Failure> {
         let (items, limit) = map_items(visit, fields, &input, &context)?;
-        tracing::info!(state = %visit.name, items = items.len(), max_concurrency = limit, "map fan-out");
-        self.service_history.record(&["MapStateStarted"])?;
-        let iterations = items.into_iter().enumerate().map(|(index, value)| {
-            let item: MapItem = Some((index, value.clone()));
-            let iteration_input = match &fields.item_selector {
-                Some(selector) => {
-                    let item_visit = Visit {
-                        item: &item,
-                        ..visit
-                    };
-                    let context = self.context(item_visit, retry_count);
-                    evaluate_template(
-                        selector,
-                        &FieldPath::new("ItemSelector"),
-                        &scope(item_visit, &input, &context),
-                    )
-                    .map_err(Failure::from)
-                }
-                None => Ok(value),
-            };
-            async move {
-                self.service_history.record(&["MapIterationStarted"])?;
-                let result = self
-                    .run_machine(
-                        &map.item_processor,
-                        iteration_input?,
-                        item,
-                        visit.vars.inner(),
-                    )
-                    .await;
-                self.service_history.record(&[if result.is_ok() {
-                    "MapIterationSucceeded"
-                } else {
-                    "MapIterationFailed"
-                }])?;
-                result
+        let item_input = |item_visit: Visit<'_>, value: Value| match &fields.item_selector {
+            Some(selector) => {
+                let context = self.context(item_visit, retry_count);
+                evaluate_template(
+                    selector,
+                    &FieldPath::new("ItemSelector"),
+                    &scope(item_visit, &input, &context),
+                )
+                .map_err(Failure::from)
             }
-        });
-        let result = futures::stream::iter(iterations)
-            .buffered(limit)
-            .try_collect::<Vec<_>>()
+            None => Ok(value),
+        };
+        self.run_iterations(visit, map, items, limit, item_input)
             .await
-            .map(Value::Array);
-        self.service_history.record(&[if result.is_ok() {
-            "MapStateSucceeded"
-        } else {
-            "MapStateFailed"
-        }])?;
-        result
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{assigned, expand_or_keep, finish, runtime, Runner, Transition, Visit};
 use crate::model::{Catcher, Flow, Io, MapState, ParallelState, PathField, Retrier, TaskState};
 use crate::template::{place, select, Roots};
-use crate::{errors, Event, Failure};
+use crate::{errors, limits, Event, Failure};
 
 /// The fields of a task-like state that decide what becomes of its work.
 pub(super) struct TaskLike<'a> {
@@ -129,10 +129,15 @@ impl<'a> Retries<'a> {
         if attempts >= retrier.max_attempts {
             return None;
         }
-        let mut delay = retrier.interval_seconds * retrier.backoff_rate.powi(attempts as i32);
-        if let Some(max) = retrier.max_delay_seconds {
-            delay = delay.min(max);
-        }
+        let exponent = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let grown = retrier.interval_seconds * retrier.backoff_rate.powi(exponent);
+        // A large BackoffRate overflows to infinity (or NaN from inf * 0); AWS never waits
+        // longer than its largest MaxDelaySeconds, so neither do we, and FULL jitter then
+        // draws from a finite range.
+        let cap = retrier
+            .max_delay_seconds
+            .map_or(limits::MAX_DELAY_SECONDS, |max| max.min(limits::MAX_DELAY_SECONDS));
+        let mut delay = if grown.is_nan() { cap } else { grown.clamp(0.0, cap.max(0.0)) };
         if retrier.jitter_strategy.as_deref() == Some("FULL") {
             delay = rand::random_range(0.0..=delay);
         }
@@ -307,6 +312,29 @@ mod tests {
         assert_eq!(retries.schedule("A"), None, "A's MaxAttempts is used up");
         assert_eq!(retries.schedule("B"), None);
         assert_eq!(retries.count(), 4);
+    }
+
+    #[test]
+    fn huge_backoff_rates_wait_at_most_the_largest_delay() {
+        let mut huge = retrier(&["A"], 5, None);
+        huge.backoff_rate = 1e308;
+        let mut capped = huge.clone();
+        capped.error_equals = names(&["B"]);
+        capped.max_delay_seconds = Some(7.0);
+        let mut jittered = huge.clone();
+        jittered.error_equals = names(&["C"]);
+        jittered.jitter_strategy = Some("FULL".into());
+        let retriers = [huge, capped, jittered];
+        let mut retries = Retries::new(&retriers);
+        assert_eq!(retries.schedule("A"), Some(2.0));
+        assert_eq!(retries.schedule("A"), Some(limits::MAX_DELAY_SECONDS));
+        assert_eq!(retries.schedule("A"), Some(limits::MAX_DELAY_SECONDS));
+        assert_eq!(retries.schedule("B"), Some(2.0));
+        assert_eq!(retries.schedule("B"), Some(7.0));
+        for _ in 0..3 {
+            let delay = retries.schedule("C").unwrap();
+            assert!((0.0..=limits::MAX_DELAY_SECONDS).contains(&delay), "{delay}");
+        }
     }
 
     #[test]

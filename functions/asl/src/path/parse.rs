@@ -217,6 +217,10 @@ impl Cursor<'_> {
                 if step == 0 {
                     return Err(self.error("slice step must not be 0"));
                 }
+                // |i64::MIN| does not fit in an i64, so no step arithmetic could use it.
+                if step == i64::MIN {
+                    return Err(self.error(&format!("slice step {step} is out of range")));
+                }
                 Ok(Segment::Slice(first, end, step))
             }
             Some(',') => {

@@ -79,17 +79,32 @@ fn descend<'a>(node: &'a Value, name: Option<&str>, out: &mut Vec<&'a Value>) {
     }
 }
 
-/// Python-style slice bounds, as Jayway reads them.
+/// Python-style slice bounds, as Jayway reads them: the elements from `start` up to `end`
+/// taken every `|step|`, reversed for a negative step.
 fn slice(items: &[Value], start: Option<i64>, end: Option<i64>, step: i64) -> Vec<&Value> {
-    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) };
-    let (start, end) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(len)));
-    let mut out = Vec::new();
-    let mut i = start;
-    while i < end {
-        out.extend(usize::try_from(i).ok().and_then(|i| items.get(i)));
-        i += step.abs();
-    }
+    let len = items.len();
+    // Bounds work in usize so no user-supplied number can overflow: a negative bound
+    // counts back from the end and anything outside the array clamps to its edges.
+    let clamp = |i: i64| -> usize {
+        let distance = usize::try_from(i.unsigned_abs()).unwrap_or(usize::MAX);
+        if i < 0 {
+            len.saturating_sub(distance)
+        } else {
+            distance.min(len)
+        }
+    };
+    let (start, end) = (clamp(start.unwrap_or(0)), end.map_or(len, clamp));
+    // A stride longer than the array reaches one element at most, so clamping it keeps
+    // `step_by` well defined for huge steps without changing the result.
+    let stride = usize::try_from(step.unsigned_abs())
+        .unwrap_or(usize::MAX)
+        .clamp(1, len.max(1));
+    let mut out: Vec<&Value> = items
+        .get(start..end.max(start))
+        .unwrap_or_default()
+        .iter()
+        .step_by(stride)
+        .collect();
     if step < 0 {
         out.reverse();
     }

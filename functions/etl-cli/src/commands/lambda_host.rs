@@ -42,8 +42,13 @@ pub async fn lambda_host(
         args.concurrency
     );
     println!("{}", host.endpoint());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Ctrl-C or SIGTERM: return, so that dropping the host ends every function process.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    drop(host);
     Ok(ExitCode::SUCCESS)
 }

@@ -116,7 +116,8 @@ mod tests {
         let table = LedgerTable(&[zombie]).to_string();
         let line = table.lines().nth(1).unwrap();
         assert!(
-            line.contains(" abandoned ") && line.ends_with("superseded by attempt 2 of execution hr-a"),
+            line.contains(" abandoned ")
+                && line.ends_with("superseded by attempt 2 of execution hr-a"),
             "{line}"
         );
     }

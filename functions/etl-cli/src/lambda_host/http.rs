@@ -44,13 +44,32 @@ where
     }
 }
 
-/// The whole body, or `None` when it is longer than `limit` bytes or breaks off.
-pub async fn body_within(request: Request<Incoming>, limit: usize) -> Option<Bytes> {
-    Limited::new(request.into_body(), limit)
+/// A request or response body, read whole.
+pub enum ReadBody {
+    Complete(Bytes),
+    /// Longer than the limit (read on to twice the limit, so that a sender still writing
+    /// gets the refusal instead of a reset connection).
+    TooLarge,
+    /// The connection broke off.
+    Broken,
+}
+
+pub async fn body_within(request: Request<Incoming>, limit: usize) -> ReadBody {
+    match Limited::new(request.into_body(), limit.saturating_mul(2))
         .collect()
         .await
-        .ok()
-        .map(http_body_util::Collected::to_bytes)
+    {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            if bytes.len() > limit {
+                ReadBody::TooLarge
+            } else {
+                ReadBody::Complete(bytes)
+            }
+        }
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => ReadBody::TooLarge,
+        Err(_) => ReadBody::Broken,
+    }
 }
 
 pub fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {

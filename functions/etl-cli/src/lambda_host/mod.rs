@@ -17,7 +17,7 @@ mod sandbox;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,12 +28,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::template::FunctionSizing;
-use http::{body_within, respond, serve, service_error, Body};
+use http::{body_within, respond, serve, service_error, Body, ReadBody};
 use runtime_api::{Invocation, Reply};
 use sandbox::{FunctionSpec, Outcome, Sandbox};
 
-/// Lambda's limit on a synchronous invocation's request and response, bytes.
+/// Lambda's limit on a synchronous invocation's request, bytes.
 pub const PAYLOAD_LIMIT_BYTES: usize = 6 * 1024 * 1024;
+/// And on its response: the figure Lambda's own error message gives.
+pub const RESPONSE_LIMIT_BYTES: usize = 6_291_556;
 /// A new account's concurrency quota: the strictest a first deployment may meet.
 pub const NEW_ACCOUNT_CONCURRENCY: usize = 10;
 /// The account in the function ARNs the host hands out (moto's default account).
@@ -44,8 +46,8 @@ pub struct HostConfig {
     /// Holds each function as `<name>/bootstrap` (what `cargo lambda build` leaves) or as a
     /// plain `<name>` executable (what `cargo build` leaves in `target/debug`).
     pub binaries: PathBuf,
-    /// Binary → the template's `Timeout` and `MemorySize`; a function missing here gets
-    /// Lambda's defaults.
+    /// Binary → the template's `Timeout` and `MemorySize`. Only these functions are served;
+    /// any other name is `ResourceNotFoundException`, as in the deployed stack.
     pub sizing: HashMap<String, FunctionSizing>,
     /// The functions' environment (their settings, AWS region and credentials).
     pub env: Vec<(String, String)>,
@@ -66,7 +68,9 @@ pub struct LambdaHost {
 impl Drop for LambdaHost {
     fn drop(&mut self) {
         self.server.abort();
-        // The warm processes end with their sandboxes (`kill_on_drop`).
+        // The warm processes end with their sandboxes (`kill_on_drop`); one still running an
+        // invocation is dropped, not parked, when that invocation ends.
+        self.shared.closed.store(true, Ordering::SeqCst);
         lock(&self.shared.idle).clear();
     }
 }
@@ -81,6 +85,7 @@ impl LambdaHost {
             running: AtomicUsize::new(0),
             invocations: AtomicU64::new(0),
             cold_starts: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         });
         let served = Arc::clone(&shared);
         let server = tokio::spawn(serve(listener, move |request| {
@@ -112,6 +117,8 @@ struct Shared {
     running: AtomicUsize,
     invocations: AtomicU64,
     cold_starts: AtomicU64,
+    /// Set when the host is dropped: no sandbox goes back to the pool after that.
+    closed: AtomicBool,
 }
 
 /// A unit of the concurrency quota, given back when the invocation ends.
@@ -157,15 +164,25 @@ impl Shared {
                 &format!("Function not found: {}", self.arn(&function)),
             );
         };
-        let Some(payload) = body_within(request, PAYLOAD_LIMIT_BYTES).await else {
-            return service_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestTooLargeException",
-                &format!(
-                    "Request must be smaller than {PAYLOAD_LIMIT_BYTES} bytes for the \
-                     InvokeFunction operation"
-                ),
-            );
+        let payload = match body_within(request, PAYLOAD_LIMIT_BYTES).await {
+            ReadBody::Complete(payload) => payload,
+            ReadBody::TooLarge => {
+                return service_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLargeException",
+                    &format!(
+                        "Request must be smaller than {PAYLOAD_LIMIT_BYTES} bytes for the \
+                         InvokeFunction operation"
+                    ),
+                )
+            }
+            ReadBody::Broken => {
+                return service_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContentException",
+                    "the request body broke off",
+                )
+            }
         };
         let Some(_slot) = self.reserve() else {
             return service_error(
@@ -246,6 +263,9 @@ impl Shared {
     }
 
     fn park(&self, function: &str, sandbox: Sandbox) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
         lock(&self.idle)
             .entry(function.to_string())
             .or_default()
@@ -253,8 +273,10 @@ impl Shared {
     }
 
     fn binary(&self, function: &str) -> Option<PathBuf> {
-        // A name is one path segment: nothing like `../x` reaches the file system.
-        if function.is_empty() || function.contains(['/', '\\']) || function.starts_with('.') {
+        // Only the template's functions exist, as in the deployed stack: not `etl` or any
+        // other executable that happens to sit in the directory. The name is then one path
+        // segment, so nothing like `../x` reaches the file system.
+        if !self.config.sizing.contains_key(function) {
             return None;
         }
         [

@@ -10,8 +10,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::http::{body_within, respond, Body};
-use super::PAYLOAD_LIMIT_BYTES;
+use super::http::{body_within, respond, Body, ReadBody};
+use super::{PAYLOAD_LIMIT_BYTES, RESPONSE_LIMIT_BYTES};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -82,10 +82,9 @@ impl RuntimeApi {
         match (method, route.as_str()) {
             (Method::GET, "invocation/next") => self.next().await,
             (Method::POST, "init/error") => {
-                let body = body_within(request, PAYLOAD_LIMIT_BYTES)
-                    .await
-                    .unwrap_or_default();
-                *lock(&self.init_error) = Some(body);
+                if let ReadBody::Complete(body) = body_within(request, PAYLOAD_LIMIT_BYTES).await {
+                    *lock(&self.init_error) = Some(body);
+                }
                 accepted()
             }
             (Method::POST, route) => match route
@@ -149,19 +148,27 @@ impl RuntimeApi {
                 r#"{"errorType":"InvalidRequestID","errorMessage":"Invalid request ID"}"#,
             );
         };
-        let Some(body) = body_within(request, PAYLOAD_LIMIT_BYTES).await else {
-            // Lambda refuses the runtime's post and fails the invocation with this document.
-            let _ = waiting.send(Reply::Error(Bytes::from(
-                serde_json::json!({
-                    "errorType": "Function.ResponseSizeTooLarge",
-                    "errorMessage": format!(
-                        "Response payload size exceeded maximum allowed payload size \
-                         ({PAYLOAD_LIMIT_BYTES} bytes)."
-                    ),
-                })
-                .to_string(),
-            )));
-            return respond(StatusCode::PAYLOAD_TOO_LARGE, "response too large");
+        let body = match body_within(request, RESPONSE_LIMIT_BYTES).await {
+            ReadBody::Complete(body) => body,
+            ReadBody::TooLarge => {
+                // Lambda refuses the runtime's post and fails the invocation with this document.
+                let _ = waiting.send(Reply::Error(Bytes::from(
+                    serde_json::json!({
+                        "errorType": "Function.ResponseSizeTooLarge",
+                        "errorMessage": format!(
+                            "Response payload size exceeded maximum allowed payload size \
+                             ({RESPONSE_LIMIT_BYTES} bytes)."
+                        ),
+                    })
+                    .to_string(),
+                )));
+                return respond(StatusCode::PAYLOAD_TOO_LARGE, "response too large");
+            }
+            // The runtime went away mid-post: the invocation ends as its process does.
+            ReadBody::Broken => {
+                lock(&self.replies).insert(id.to_string(), waiting);
+                return respond(StatusCode::BAD_REQUEST, "the body broke off");
+            }
         };
         let _ = waiting.send(if is_error {
             Reply::Error(body)

@@ -114,7 +114,10 @@ mod tests {
             Ok(ElasticsearchAuth::Basic)
         );
         let err = auth_of(&[("ELASTICSEARCH_AUTH", "iam")]).unwrap_err();
-        assert!(err.contains("ELASTICSEARCH_AUTH") && err.contains("sigv4"), "{err}");
+        assert!(
+            err.contains("ELASTICSEARCH_AUTH") && err.contains("sigv4"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -140,7 +143,10 @@ mod tests {
             auth_of(&[
                 ("ELASTICSEARCH_AUTH", "sigv4"),
                 ("ELASTICSEARCH_SECRET_ARN", arn),
-                ("ELASTICSEARCH_URL", "https://search-x.us-east-1.es.amazonaws.com"),
+                (
+                    "ELASTICSEARCH_URL",
+                    "https://search-x.us-east-1.es.amazonaws.com"
+                ),
             ]),
             Ok(ElasticsearchAuth::SigV4)
         );

@@ -29,11 +29,6 @@ impl SearchClient {
         }
     }
 
-    /// True when every request is SigV4-signed.
-    pub fn signs_requests(&self) -> bool {
-        self.signer.is_some()
-    }
-
     /// One request (no query string). The body is bytes so that what is signed is exactly
     /// what is sent.
     pub async fn send(
