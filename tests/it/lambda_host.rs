@@ -153,12 +153,17 @@ async fn service_errors_are_named_as_step_functions_names_them() {
     let failure = schema(&OverInvokeApi::new(&env.ctx, &exhausted.endpoint()))
         .await
         .unwrap_err();
-    assert_eq!(failure.error, "Lambda.TooManyRequestsException", "{failure:?}");
+    assert_eq!(
+        failure.error, "Lambda.TooManyRequestsException",
+        "{failure:?}"
+    );
 
     let host = host(&env.env, &["hr-schema"], |config| config.concurrency = 1).await;
     let lambda = OverInvokeApi::new(&env.ctx, &host.endpoint());
     for _ in 0..2 {
-        schema(&lambda).await.expect("one at a time fits a quota of 1");
+        schema(&lambda)
+            .await
+            .expect("one at a time fits a quota of 1");
     }
 
     let seven_mb = json!({ "logical_date": DATE, "padding": "x".repeat(7 << 20) });
@@ -171,7 +176,10 @@ async fn service_errors_are_named_as_step_functions_names_them() {
     // Not in the template, although `etl` sits in the same directory.
     for name in ["no-such-function", "etl"] {
         let failure = lambda.call(name, &json!({})).await.unwrap_err();
-        assert_eq!(failure.error, "Lambda.ResourceNotFoundException", "{failure:?}");
+        assert_eq!(
+            failure.error, "Lambda.ResourceNotFoundException",
+            "{failure:?}"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Choice rules: `Variable` + one comparison, or `And` / `Or` / `Not`.
 
+use crate::fields::Lang;
 use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset};
@@ -53,6 +54,9 @@ pub fn validate_rule(rule: &Value, top: bool) -> Result<(), String> {
             || (top && matches!(key.as_str(), "Next" | "Assign"))
             || is_operator(key);
         if !known {
+            if Lang::Jsonata.own_rule_fields().contains(&key.as_str()) {
+                return Err(Lang::JsonPath.refuse(key));
+            }
             return Err(format!(
                 "the field {key:?} is not supported in a choice rule"
             ));

@@ -263,8 +263,7 @@ impl Runner {
         if !scaled.is_finite() || scaled < 0.0 {
             return Duration::ZERO;
         }
-        Duration::try_from_secs_f64(scaled.min(limits::MAX_DELAY_SECONDS))
-            .unwrap_or(Duration::ZERO)
+        Duration::try_from_secs_f64(scaled.min(limits::MAX_DELAY_SECONDS)).unwrap_or(Duration::ZERO)
     }
 
     fn context(&self, visit: Visit<'_>, retry_count: u32) -> Value {

@@ -13,6 +13,7 @@ mod choice;
 #[cfg(test)]
 mod conformance;
 mod executor;
+mod fields;
 mod intrinsics;
 mod item_batcher;
 mod item_reader;

@@ -60,7 +60,7 @@ impl Runner {
     pub(super) async fn run_children(
         &self,
         map: &MapState,
-        label: &str,
+        (state, label): (&str, &str),
         batches: Vec<Batch>,
         concurrency: usize,
         (tolerance, total_items): (Tolerance, usize),
@@ -77,7 +77,7 @@ impl Runner {
                 if progress.stopped.load(Ordering::SeqCst) {
                     return pending(batch);
                 }
-                let child = self.run_child(map, label, batch).await;
+                let child = self.run_child(map, (state, label), batch).await;
                 if matches!(child.status, ChildStatus::Failed(_)) {
                     let failed = progress
                         .failed_items
@@ -120,7 +120,13 @@ impl Runner {
     }
 
     /// Runs one child execution to its end.
-    async fn run_child(&self, map: &MapState, label: &str, batch: Batch) -> ChildExecution {
+    /// `state` is the Map state's name, which a Cause about the child's input names.
+    async fn run_child(
+        &self,
+        map: &MapState,
+        (state, label): (&str, &str),
+        batch: Batch,
+    ) -> ChildExecution {
         let name = uuid();
         let state_machine_name = format!("{}/{label}", self.options.state_machine_name);
         let arn = format!("{ACCOUNT}:execution:{state_machine_name}:{name}");
@@ -133,7 +139,7 @@ impl Runner {
         };
         let child = self.child_runner(options, &arn, &batch.input);
         let run = async {
-            check_payload(&batch.input, "", Payload::ExecutionInput)?;
+            check_payload(&batch.input, state, Payload::ExecutionInput)?;
             child.service_history.record(&["ExecutionStarted"])?;
             child
                 .run_machine(

@@ -305,7 +305,13 @@ impl Runner {
             map_run_arn: arn.clone(),
         });
         let children = self
-            .run_children(map, label, batches, concurrency, (tolerance, total))
+            .run_children(
+                map,
+                (visit.name, label),
+                batches,
+                concurrency,
+                (tolerance, total),
+            )
             .await;
         let run = MapRun {
             arn,

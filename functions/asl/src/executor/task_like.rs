@@ -136,8 +136,14 @@ impl<'a> Retries<'a> {
         // draws from a finite range.
         let cap = retrier
             .max_delay_seconds
-            .map_or(limits::MAX_DELAY_SECONDS, |max| max.min(limits::MAX_DELAY_SECONDS));
-        let mut delay = if grown.is_nan() { cap } else { grown.clamp(0.0, cap.max(0.0)) };
+            .map_or(limits::MAX_DELAY_SECONDS, |max| {
+                max.min(limits::MAX_DELAY_SECONDS)
+            });
+        let mut delay = if grown.is_nan() {
+            cap
+        } else {
+            grown.clamp(0.0, cap.max(0.0))
+        };
         if retrier.jitter_strategy.as_deref() == Some("FULL") {
             delay = rand::random_range(0.0..=delay);
         }
@@ -333,7 +339,10 @@ mod tests {
         assert_eq!(retries.schedule("B"), Some(7.0));
         for _ in 0..3 {
             let delay = retries.schedule("C").unwrap();
-            assert!((0.0..=limits::MAX_DELAY_SECONDS).contains(&delay), "{delay}");
+            assert!(
+                (0.0..=limits::MAX_DELAY_SECONDS).contains(&delay),
+                "{delay}"
+            );
         }
     }
 

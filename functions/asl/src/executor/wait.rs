@@ -21,6 +21,13 @@ pub fn seconds(wait: &WaitState, effective: &Value, roots: Roots<'_>) -> Result<
         s
     } else if let Some(p) = &wait.seconds_path {
         let value = runtime(read(p, effective, roots))?;
+        // `whole_number` takes no negatives, so tell a negative integer apart here rather
+        // than calling it "not an integer".
+        if value.as_i64().is_some_and(|n| n < 0) {
+            return Err(Failure::runtime(format!(
+                "The SecondsPath parameter references a negative value: {value}"
+            )));
+        }
         whole_number(&value).ok_or_else(|| {
             Failure::runtime(format!(
                 "The SecondsPath parameter does not reference a valid integer value: {value}"
@@ -39,9 +46,11 @@ pub fn seconds(wait: &WaitState, effective: &Value, roots: Roots<'_>) -> Result<
     } else {
         return Err(Failure::runtime("a Wait state needs Seconds or Timestamp"));
     };
+    // Only a literal `Seconds` can still be negative here: paths were checked above and a
+    // past timestamp waits 0.
     if seconds < 0.0 {
         return Err(Failure::runtime(format!(
-            "The SecondsPath parameter references a negative value: {seconds}"
+            "The Seconds field holds a negative value: {seconds}"
         )));
     }
     if seconds > MAX_WAIT_SECONDS {
@@ -129,6 +138,28 @@ mod tests {
         assert!(parse_timestamp("2026-01-02 03:04:05Z").is_none());
         assert!(parse_timestamp("2026-01-02t03:04:05Z").is_none());
         assert!(parse_timestamp("2026-01-02T03:04:05z").is_none());
+    }
+
+    #[test]
+    fn negative_seconds_paths_are_named_as_negative() {
+        let wait: WaitState = serde_json::from_value(serde_json::json!({
+            "Type": "Wait", "SecondsPath": "$.s", "End": true
+        }))
+        .unwrap();
+        let context = serde_json::json!({});
+        let vars = crate::variables::Variables::default();
+        let roots = Roots {
+            context: &context,
+            vars: &vars,
+        };
+        let failure = seconds(&wait, &serde_json::json!({"s": -3}), roots).unwrap_err();
+        assert!(
+            failure.cause.contains("negative value: -3"),
+            "{}",
+            failure.cause
+        );
+        let failure = seconds(&wait, &serde_json::json!({"s": 1.5}), roots).unwrap_err();
+        assert!(failure.cause.contains("valid integer"), "{}", failure.cause);
     }
 
     #[test]

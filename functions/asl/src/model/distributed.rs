@@ -276,16 +276,7 @@ pub fn check(map: &MapState) -> Result<(), String> {
 }
 
 /// The Map fields only a distributed Map may carry.
-pub const DISTRIBUTED_FIELDS: &[&str] = &[
-    "ItemReader",
-    "ItemBatcher",
-    "ResultWriter",
-    "ToleratedFailurePercentage",
-    "ToleratedFailurePercentagePath",
-    "ToleratedFailureCount",
-    "ToleratedFailureCountPath",
-    "Label",
-];
+pub const DISTRIBUTED_FIELDS: &[&str] = crate::fields::DISTRIBUTED_MAP;
 
 /// A value and its `…Path` variant exclude each other.
 fn one_of<T>(value: Option<&T>, path: Option<&str>, name: &str) -> Result<(), String> {

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::query_language::{self, Lang};
+use crate::fields::{self as asl_fields, StateType};
 
 const MACHINE: &[&str] = &[
     "StartAt",
@@ -14,60 +15,12 @@ const MACHINE: &[&str] = &[
     "TimeoutSeconds",
     "QueryLanguage",
 ];
-const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
-const IO: &[&str] = &["InputPath", "OutputPath"];
-const FLOW: &[&str] = &["Next", "End"];
-const TASK_LIKE: &[&str] = &["ResultSelector", "ResultPath", "Retry", "Catch", "Assign"];
 
-fn allowed(state_type: &str) -> Option<Vec<&'static str>> {
-    let own: &[&str] = match state_type {
-        "Pass" => &["Parameters", "Result", "ResultPath", "Assign"],
-        "Task" => &[
-            "Resource",
-            "Parameters",
-            "TimeoutSeconds",
-            "TimeoutSecondsPath",
-            // A heartbeat only concerns activities and callbacks, which report progress; a
-            // synchronous invocation, the only kind run here, has nothing to time out on.
-            "HeartbeatSeconds",
-            "HeartbeatSecondsPath",
-        ],
-        "Choice" => &["Choices", "Default", "Assign"],
-        "Wait" => &[
-            "Seconds",
-            "SecondsPath",
-            "Timestamp",
-            "TimestampPath",
-            "Assign",
-        ],
-        "Succeed" => &[],
-        "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
-        "Parallel" => &["Branches", "Parameters"],
-        "Map" => &[
-            "ItemsPath",
-            "ItemSelector",
-            "Parameters",
-            "ItemProcessor",
-            "Iterator",
-            "MaxConcurrency",
-            "MaxConcurrencyPath",
-        ],
-        _ => return None,
-    };
-    let mut fields: Vec<&str> = COMMON.iter().chain(own).copied().collect();
-    if state_type != "Fail" {
-        fields.extend(IO);
-    }
-    if matches!(state_type, "Pass" | "Task" | "Wait" | "Parallel" | "Map") {
-        fields.extend(FLOW);
-    }
-    if matches!(state_type, "Task" | "Parallel" | "Map") {
-        fields.extend(TASK_LIKE);
-    }
-    if state_type == "Map" {
-        fields.extend(super::distributed::DISTRIBUTED_FIELDS);
-    }
-    Some(fields)
+/// Whether a JSONPath state of `kind` may carry `field` here: AWS's fields for JSONPath,
+/// less those the local runner refuses.
+fn allowed(kind: StateType, field: &str) -> bool {
+    kind.fields_in(Lang::JsonPath).any(|f| f == field)
+        && !asl_fields::locally_unsupported(field, Lang::JsonPath)
 }
 
 /// Checks the fields of a machine (or a branch / item processor) and of all its states.
@@ -121,11 +74,11 @@ fn check_state(name: &str, state: &Value, top: Lang) -> Result<(), String> {
     if query_language::state_language(object, top)? == Lang::Jsonata {
         return query_language::check_jsonata_fields(state_type, object);
     }
-    let Some(fields) = allowed(state_type) else {
+    let Some(kind) = StateType::parse(state_type) else {
         return Err(format!("unknown state Type {state_type:?}"));
     };
     for key in object.keys() {
-        if fields.contains(&key.as_str()) {
+        if allowed(kind, key) {
             continue;
         }
         if let Some(refusal) = query_language::foreign_in_jsonpath(key) {
@@ -138,24 +91,12 @@ fn check_state(name: &str, state: &Value, top: Lang) -> Result<(), String> {
     if state_type == "Map" {
         super::distributed::check_raw(object)?;
     }
-    for (list, known) in [
-        (
-            "Retry",
-            &[
-                "ErrorEquals",
-                "IntervalSeconds",
-                "MaxAttempts",
-                "BackoffRate",
-                "MaxDelaySeconds",
-                "JitterStrategy",
-                "Comment",
-            ][..],
-        ),
-        (
-            "Catch",
-            &["ErrorEquals", "Next", "ResultPath", "Assign", "Comment"][..],
-        ),
-    ] {
+    let catcher: Vec<&str> = asl_fields::CATCHER
+        .iter()
+        .copied()
+        .filter(|f| Lang::JsonPath.allows(f))
+        .collect();
+    for (list, known) in [("Retry", asl_fields::RETRIER), ("Catch", &catcher[..])] {
         for entry in object
             .get(list)
             .and_then(Value::as_array)

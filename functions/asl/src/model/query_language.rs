@@ -14,47 +14,8 @@ use serde_json::{Map, Value};
 
 use super::{Machine, State};
 
-/// A state's query language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    JsonPath,
-    Jsonata,
-}
-
-/// AWS's wording for a field of the other language.
-fn wrong_language(lang: Lang, field: &str) -> String {
-    let (own, other) = match lang {
-        Lang::JsonPath => ("JSONPath", "JSONata"),
-        Lang::Jsonata => ("JSONata", "JSONPath"),
-    };
-    format!(
-        "The QueryLanguage is set to '{own}', but field '{field}' is only supported for the '{other}' QueryLanguage"
-    )
-}
-
-/// Fields only a JSONPath state has.
-const JSONPATH_ONLY: &[&str] = &[
-    "InputPath",
-    "OutputPath",
-    "ResultPath",
-    "Parameters",
-    "ResultSelector",
-    "Result",
-    "ItemsPath",
-    "SecondsPath",
-    "TimestampPath",
-    "TimeoutSecondsPath",
-    "HeartbeatSecondsPath",
-    "MaxConcurrencyPath",
-    "ErrorPath",
-    "CausePath",
-    "ToleratedFailurePercentagePath",
-    "ToleratedFailureCountPath",
-    "Variable",
-];
-
-/// Fields only a JSONata state (or Choice rule, or Catcher) has.
-pub(super) const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items", "Condition"];
+pub use crate::fields::Lang;
+use crate::fields::{self as asl_fields, StateType};
 
 /// Fields of a JSONata state whose value may be an expression where the JSONPath view takes
 /// a number or a fixed string: kept out of the typed state.
@@ -97,88 +58,43 @@ pub fn state_language(state: &Map<String, Value>, top: Lang) -> Result<Lang, Str
 
 /// A JSONata field of a JSONPath state, refused in AWS's words.
 pub fn foreign_in_jsonpath(field: &str) -> Option<String> {
-    JSONATA_ONLY
-        .contains(&field)
-        .then(|| wrong_language(Lang::JsonPath, field))
+    (!Lang::JsonPath.allows(field)).then(|| Lang::JsonPath.refuse(field))
 }
 
-/// The fields a JSONata state of `state_type` may carry.
-fn jsonata_fields(state_type: &str) -> Option<&'static [&'static str]> {
-    Some(match state_type {
-        "Pass" => &["Output", "Assign", "Next", "End"],
-        "Task" => &[
-            "Resource",
-            "Arguments",
-            "Output",
-            "Assign",
-            "TimeoutSeconds",
-            "HeartbeatSeconds",
-            "Retry",
-            "Catch",
-            "Next",
-            "End",
-        ],
-        "Choice" => &["Choices", "Default", "Output", "Assign"],
-        "Wait" => &["Seconds", "Timestamp", "Output", "Assign", "Next", "End"],
-        "Succeed" => &["Output"],
-        "Fail" => &["Error", "Cause"],
-        "Parallel" => &[
-            "Branches",
-            "Arguments",
-            "Output",
-            "Assign",
-            "Retry",
-            "Catch",
-            "Next",
-            "End",
-        ],
-        "Map" => &[
-            "Items",
-            "ItemSelector",
-            "ItemProcessor",
-            "Iterator",
-            "MaxConcurrency",
-            "Output",
-            "Assign",
-            "Retry",
-            "Catch",
-            "Next",
-            "End",
-        ],
-        _ => return None,
-    })
+/// Whether a JSONata state of `kind` may carry `field` here: AWS's fields for JSONata,
+/// less those the local runner refuses.
+fn jsonata_field(kind: StateType, field: &str) -> bool {
+    kind.fields_in(Lang::Jsonata).any(|f| f == field)
+        && !asl_fields::locally_unsupported(field, Lang::Jsonata)
 }
 
 /// Refuses what a JSONata state may not carry: the other language's fields by name, any
 /// unknown field, and the distributed Map, which this runner runs in JSONPath states only.
 pub fn check_jsonata_fields(state_type: &str, state: &Map<String, Value>) -> Result<(), String> {
-    let allowed =
-        jsonata_fields(state_type).ok_or_else(|| format!("unknown state Type {state_type:?}"))?;
+    let kind =
+        StateType::parse(state_type).ok_or_else(|| format!("unknown state Type {state_type:?}"))?;
     for key in state.keys() {
-        if matches!(key.as_str(), "Type" | "Comment" | "QueryLanguage")
-            || allowed.contains(&key.as_str())
-        {
+        if jsonata_field(kind, key) {
             continue;
         }
-        if JSONPATH_ONLY.contains(&key.as_str()) {
-            return Err(wrong_language(Lang::Jsonata, key));
+        if !Lang::Jsonata.allows(key) {
+            return Err(Lang::Jsonata.refuse(key));
         }
-        if super::distributed::DISTRIBUTED_FIELDS.contains(&key.as_str()) {
+        if asl_fields::DISTRIBUTED_MAP.contains(&key.as_str()) {
             return Err(format!(
                 "Field '{key}' is not supported: a distributed Map runs locally in JSONPath states only"
             ));
         }
         return Err(format!("Field '{key}' is not supported"));
     }
+    let catcher: Vec<&str> = asl_fields::CATCHER
+        .iter()
+        .copied()
+        .filter(|f| Lang::Jsonata.allows(f))
+        .collect();
     for (list, known) in [
-        (
-            "Catch",
-            &["ErrorEquals", "Next", "Output", "Assign", "Comment"][..],
-        ),
-        (
-            "Choices",
-            &["Condition", "Next", "Output", "Assign", "Comment"][..],
-        ),
+        ("Catch", &catcher[..]),
+        ("Choices", asl_fields::CHOICE_RULE_JSONATA),
     ] {
         for entry in state
             .get(list)
@@ -190,13 +106,13 @@ pub fn check_jsonata_fields(state_type: &str, state: &Map<String, Value>) -> Res
                 .as_object()
                 .ok_or_else(|| format!("{list} entries must be objects"))?;
             if let Some(key) = entry.keys().find(|k| !known.contains(&k.as_str())) {
-                return Err(
-                    if JSONPATH_ONLY.contains(&key.as_str()) || key == "ResultPath" {
-                        wrong_language(Lang::Jsonata, key)
-                    } else {
-                        format!("Field '{key}' is not supported in a {list} entry")
-                    },
-                );
+                let foreign = !Lang::Jsonata.allows(key)
+                    || Lang::JsonPath.own_rule_fields().contains(&key.as_str());
+                return Err(if foreign {
+                    Lang::Jsonata.refuse(key)
+                } else {
+                    format!("Field '{key}' is not supported in a {list} entry")
+                });
             }
         }
     }

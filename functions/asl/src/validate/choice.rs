@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::paths::{self, PathKind};
 use super::state::State;
 use super::{jsonata, messages, values, Lang, Loc, Report};
+use crate::fields::CHOICE_RULE_JSONATA;
 
 /// What a comparison operator's operand must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +112,7 @@ fn top_rule(report: &mut Report, rule: &Map<String, Value>, loc: &Loc, lang: Lan
 
 fn jsonata_rule(report: &mut Report, rule: &Map<String, Value>, loc: &Loc) {
     for key in rule.keys() {
-        if !matches!(
-            key.as_str(),
-            "Condition" | "Next" | "Comment" | "Assign" | "Output"
-        ) {
+        if !CHOICE_RULE_JSONATA.contains(&key.as_str()) {
             report.schema(loc, messages::not_supported(key));
         }
     }

@@ -8,7 +8,6 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{JSONATA_ONLY, JSONPATH_ONLY};
 use super::{codes, messages, Lang, Loc, Report};
 
 const LANGUAGES: &[&str] = &["JSONPath", "JSONata"];
@@ -60,15 +59,11 @@ pub(super) fn other_language_fields(
     lang: Lang,
     allowed: &[&str],
 ) {
-    let (foreign, own_name, field_language) = match lang {
-        Lang::JsonPath => (JSONATA_ONLY, "JSONPath", "JSONata"),
-        Lang::Jsonata => (JSONPATH_ONLY, "JSONata", "JSONPath"),
-    };
-    for field in foreign {
+    for field in lang.other().own_fields() {
         if object.contains_key(*field) && allowed.contains(field) {
             report.schema(
                 loc,
-                messages::wrong_language(own_name, field, field_language),
+                messages::wrong_language(lang.name(), field, lang.other().name()),
             );
         }
     }
@@ -76,10 +71,7 @@ pub(super) fn other_language_fields(
 
 /// Whether `field` may be read in a state of `lang`.
 pub(super) fn belongs_to(field: &str, lang: Lang) -> bool {
-    match lang {
-        Lang::JsonPath => !JSONATA_ONLY.contains(&field),
-        Lang::Jsonata => !JSONPATH_ONLY.contains(&field),
-    }
+    lang.allows(field)
 }
 
 /// Every `{% … %}` string in a JSONata state's fields, nested states excepted.

@@ -9,7 +9,6 @@
 //! not known the message keeps AWS's code and says plainly what is wrong.
 
 mod choice;
-mod fields;
 mod graph;
 mod jsonata;
 mod messages;
@@ -24,7 +23,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use fields::StateType;
+pub use crate::fields::StateType;
 
 /// The diagnostic codes this validator emits (AWS's names).
 pub mod codes {
@@ -155,11 +154,7 @@ fn top_level(report: &mut Report, top: &Map<String, Value>) -> Lang {
 }
 
 /// The query language a state's fields are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lang {
-    JsonPath,
-    Jsonata,
-}
+pub(crate) use crate::fields::Lang;
 
 /// A location as AWS writes it: `/States/A/Catch[0]/Next`; the root is `/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

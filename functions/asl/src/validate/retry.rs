@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{CATCHER, RETRIER};
 use super::paths::{self, PathKind};
 use super::state::State;
 use super::{jsonata, messages, values, Lang, Loc, Report};
+use crate::fields::{CATCHER, RETRIER};
 
 const STATES_ALL: &str = "States.ALL";
 

@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{self, StateType};
 use super::paths::{self, PathKind};
 use super::{choice, codes, jsonata, messages, retry, values, Lang, Loc, Report};
+use crate::fields::{self, StateType};
 
 /// Which object holds `StartAt` and `States`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
