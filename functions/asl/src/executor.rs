@@ -720,19 +720,11 @@ mod tests {
             flaky(2, "Retryable"),
         )
         .await;
+        assert_eq!(retry_delays(&exec), vec![300.0, 600.0]);
         assert_eq!(
             exec.output.unwrap(),
             json!({"date": "2026-11-25", "result": {"got": "2026-11-25", "tries": 2}})
         );
-        let retries: Vec<f64> = exec
-            .history
-            .iter()
-            .filter_map(|e| match e {
-                Event::RetryScheduled { delay_seconds, .. } => Some(*delay_seconds),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(retries, vec![300.0, 600.0]);
     }
 
     #[tokio::test]
@@ -767,16 +759,19 @@ mod tests {
         });
         let exec = run(definition, json!({}), flaky(4, "Retryable")).await;
         assert!(exec.output.is_ok(), "{:?}", exec.output);
-        let delays: Vec<f64> = exec
-            .history
+        let max = limits::MAX_DELAY_SECONDS;
+        assert_eq!(retry_delays(&exec), vec![1.0, max, max, max]);
+    }
+
+    /// The delays of the retries an execution scheduled, in order.
+    fn retry_delays(exec: &Execution) -> Vec<f64> {
+        exec.history
             .iter()
             .filter_map(|e| match e {
                 Event::RetryScheduled { delay_seconds, .. } => Some(*delay_seconds),
                 _ => None,
             })
-            .collect();
-        let max = limits::MAX_DELAY_SECONDS;
-        assert_eq!(delays, vec![1.0, max, max, max]);
+            .collect()
     }
 
     #[tokio::test]

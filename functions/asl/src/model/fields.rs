@@ -97,21 +97,33 @@ fn check_state(name: &str, state: &Value, top: Lang) -> Result<(), String> {
         .filter(|f| Lang::JsonPath.allows(f))
         .collect();
     for (list, known) in [("Retry", asl_fields::RETRIER), ("Catch", &catcher[..])] {
-        for entry in object
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let entry = entry
-                .as_object()
-                .ok_or_else(|| format!("{list} entries must be objects"))?;
-            if let Some(key) = entry.keys().find(|k| !known.contains(&k.as_str())) {
-                return Err(format!(
-                    "the field {key:?} is not supported in a {list} entry"
-                ));
-            }
+        if let Some(key) = unknown_entry_field(object, list, known)? {
+            return Err(format!(
+                "the field {key:?} is not supported in a {list} entry"
+            ));
         }
     }
     Ok(())
+}
+
+/// The first field of an entry of the array `list` (Retry, Catch, Choices) that `known` lacks.
+pub(super) fn unknown_entry_field<'a>(
+    state: &'a serde_json::Map<String, Value>,
+    list: &str,
+    known: &[&str],
+) -> Result<Option<&'a str>, String> {
+    for entry in state
+        .get(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let entry = entry
+            .as_object()
+            .ok_or_else(|| format!("{list} entries must be objects"))?;
+        if let Some(key) = entry.keys().find(|k| !known.contains(&k.as_str())) {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
 }

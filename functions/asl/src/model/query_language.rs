@@ -96,24 +96,14 @@ pub fn check_jsonata_fields(state_type: &str, state: &Map<String, Value>) -> Res
         ("Catch", &catcher[..]),
         ("Choices", asl_fields::CHOICE_RULE_JSONATA),
     ] {
-        for entry in state
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let entry = entry
-                .as_object()
-                .ok_or_else(|| format!("{list} entries must be objects"))?;
-            if let Some(key) = entry.keys().find(|k| !known.contains(&k.as_str())) {
-                let foreign = !Lang::Jsonata.allows(key)
-                    || Lang::JsonPath.own_rule_fields().contains(&key.as_str());
-                return Err(if foreign {
-                    Lang::Jsonata.refuse(key)
-                } else {
-                    format!("Field '{key}' is not supported in a {list} entry")
-                });
-            }
+        if let Some(key) = super::fields::unknown_entry_field(state, list, known)? {
+            let foreign =
+                !Lang::Jsonata.allows(key) || Lang::JsonPath.own_rule_fields().contains(&key);
+            return Err(if foreign {
+                Lang::Jsonata.refuse(key)
+            } else {
+                format!("Field '{key}' is not supported in a {list} entry")
+            });
         }
     }
     Ok(())
