@@ -101,6 +101,16 @@ fn tolerance(map: &MapState, effective: &Value, roots: Roots<'_>) -> Result<Tole
     Ok(Tolerance { count, percentage })
 }
 
+/// A batch limit as AWS takes it: at least 1 (a 0 is not "no limit").
+fn positive(limit: Option<u64>, field: &str) -> Result<Option<u64>, Failure> {
+    match limit {
+        Some(0) => Err(Failure::runtime(format!(
+            "The {field} field must be a positive integer, but it is 0"
+        ))),
+        limit => Ok(limit),
+    }
+}
+
 /// The batches of an `ItemBatcher`, or one child input per item.
 fn child_inputs(
     batcher: Option<&ItemBatcher>,
@@ -114,22 +124,26 @@ fn child_inputs(
             .map(|input| Batch { input, items: 1 })
             .collect());
     };
-    let max_items = resolved(
-        batcher.max_items_per_batch,
-        batcher.max_items_per_batch_path.as_deref(),
+    let max_items = positive(
+        resolved(
+            batcher.max_items_per_batch,
+            batcher.max_items_per_batch_path.as_deref(),
+            "MaxItemsPerBatch",
+            effective,
+            roots,
+        )?,
         "MaxItemsPerBatch",
-        effective,
-        roots,
-    )?
-    .filter(|&n| n > 0);
-    let max_bytes = resolved(
-        batcher.max_input_bytes_per_batch,
-        batcher.max_input_bytes_per_batch_path.as_deref(),
+    )?;
+    let max_bytes = positive(
+        resolved(
+            batcher.max_input_bytes_per_batch,
+            batcher.max_input_bytes_per_batch_path.as_deref(),
+            "MaxInputBytesPerBatch",
+            effective,
+            roots,
+        )?,
         "MaxInputBytesPerBatch",
-        effective,
-        roots,
     )?
-    .filter(|&n| n > 0)
     .map(|n| n.min(limits::PAYLOAD_LIMIT_BYTES as u64));
     let batch_input = match &batcher.batch_input {
         Some(template) => Some(runtime(expand(template, effective, roots))?),
@@ -403,6 +417,15 @@ mod tests {
     use crate::item_store::InMemoryItemStore;
     use crate::map_run::ChildStatus;
     use crate::{execute, Execution, Machine, RunOptions, TaskInvoker, TaskRequest};
+
+    #[test]
+    fn a_batch_limit_of_zero_is_refused_not_unlimited() {
+        let failure = positive(Some(0), "MaxItemsPerBatch").unwrap_err();
+        assert_eq!(failure.error, "States.Runtime");
+        assert!(failure.cause.contains("MaxItemsPerBatch"), "{failure:?}");
+        assert_eq!(positive(Some(3), "MaxItemsPerBatch"), Ok(Some(3)));
+        assert_eq!(positive(None, "MaxItemsPerBatch"), Ok(None));
+    }
 
     struct Echo;
 

@@ -1,7 +1,8 @@
 //! One JSONata expression, compiled and evaluated with the `$states` variable, the workflow
 //! variables and the Step Functions functions bound.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use jlens_core::{Bindings, Error, Expression, NodeKind, Options};
@@ -35,6 +36,29 @@ pub fn compile(expression: &str) -> Result<Expression, Error> {
     }
 }
 
+/// Compiled expressions by their text: a state entered once per Map item would otherwise
+/// parse the same expressions for every item.
+static COMPILED: LazyLock<Mutex<HashMap<String, Arc<Expression>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Enough for every expression of many machines; past it the cache starts over rather than
+/// grow without bound in a long-lived process.
+const COMPILED_CAPACITY: usize = 4096;
+
+/// [`compile`], once per distinct expression text.
+fn compiled(expression: &str) -> Result<Arc<Expression>, Error> {
+    let cache = || COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(hit) = cache().get(expression) {
+        return Ok(Arc::clone(hit));
+    }
+    let fresh = Arc::new(compile(expression)?);
+    let mut cache = cache();
+    if cache.len() >= COMPILED_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(expression.to_string(), Arc::clone(&fresh));
+    Ok(fresh)
+}
+
 /// Evaluates `expression` (the text between `{%` and `%}`), `None` when it is undefined.
 pub(super) fn evaluate(
     expression: &str,
@@ -46,7 +70,7 @@ pub(super) fn evaluate(
         field: field.clone(),
         detail: detail(error),
     };
-    let compiled = compile(expression).map_err(|e| failed(&e))?;
+    let compiled = compiled(expression).map_err(|e| failed(&e))?;
     let bindings = bindings(&compiled, scope);
     let mut options = Options::new().timeout(EVALUATION_TIMEOUT);
     if let Some(now) = scope.now_millis {
@@ -79,4 +103,21 @@ fn bindings(compiled: &Expression, scope: &Scope<'_>) -> Bindings {
         bindings = bindings.var("states", scope.states());
     }
     bindings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expression_is_compiled_once_and_its_errors_are_not_kept() {
+        let first = compiled("1 + 41").unwrap();
+        let again = compiled("1 + 41").unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(compiled("1 +").is_err());
+        assert!(
+            compiled("1 +").is_err(),
+            "a failed compile is not cached as a success"
+        );
+    }
 }
