@@ -19,11 +19,13 @@ fn failed(cause: impl Into<String>) -> Failure {
     Failure::new(ITEM_READER_FAILED, cause)
 }
 
-/// Reads the items. `parameters` is the reader's `Parameters`, already expanded.
+/// Reads the items, at most `limit` of them where the format allows stopping early (JSON
+/// Lines, CSV). `parameters` is the reader's `Parameters`, already expanded.
 pub async fn read(
     store: &dyn ItemStore,
     reader: &ItemReader,
     parameters: &Value,
+    limit: Option<usize>,
 ) -> Result<Vec<Value>, Failure> {
     let text = |name: &str| parameters.get(name).and_then(Value::as_str);
     let bucket = text("Bucket")
@@ -37,7 +39,7 @@ pub async fn read(
             .get_object(bucket.clone(), key.clone())
             .await
             .map_err(|e| failed(format!("could not read s3://{bucket}/{key}: {e}")))?;
-        parse(&body, &reader.reader_config)
+        parse_at_most(&body, &reader.reader_config, limit)
             .map_err(|e| failed(format!("could not parse s3://{bucket}/{key}: {e}")))
     } else {
         let prefix = text("Prefix").unwrap_or_default().to_string();
@@ -60,12 +62,16 @@ pub fn listing_item(object: &ObjectSummary) -> Value {
     })
 }
 
-/// The items of an object's body.
-pub fn parse(body: &[u8], config: &ReaderConfig) -> Result<Vec<Value>, String> {
+/// The first `limit` items of an object's body; a JSON array is read whole.
+fn parse_at_most(
+    body: &[u8],
+    config: &ReaderConfig,
+    limit: Option<usize>,
+) -> Result<Vec<Value>, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
     match config.input_type {
-        Some(InputType::Jsonl) => parse_jsonl(text),
-        Some(InputType::Csv) => parse_csv(text, config),
+        Some(InputType::Jsonl) => parse_jsonl(text, limit.unwrap_or(usize::MAX)),
+        Some(InputType::Csv) => parse_csv(text, config, limit),
         _ => match serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))? {
             Value::Array(items) => Ok(items),
             _ => Err("the object does not hold a JSON array".into()),
@@ -74,22 +80,31 @@ pub fn parse(body: &[u8], config: &ReaderConfig) -> Result<Vec<Value>, String> {
 }
 
 /// One JSON value a line; blank lines are skipped.
-fn parse_jsonl(text: &str) -> Result<Vec<Value>, String> {
+fn parse_jsonl(text: &str, limit: usize) -> Result<Vec<Value>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
+        .take(limit)
         .map(|(n, line)| {
             serde_json::from_str(line).map_err(|e| format!("line {} is not JSON: {e}", n + 1))
         })
         .collect()
 }
 
-fn parse_csv(text: &str, config: &ReaderConfig) -> Result<Vec<Value>, String> {
+fn parse_csv(
+    text: &str,
+    config: &ReaderConfig,
+    limit: Option<usize>,
+) -> Result<Vec<Value>, String> {
     let delimiter = config.csv_delimiter.unwrap_or(CsvDelimiter::Comma).byte();
-    let mut rows = csv_rows(text, delimiter)?.into_iter();
-    let headers = match config.csv_header_location {
-        Some(CsvHeaderLocation::Given) => config.csv_headers.clone().unwrap_or_default(),
-        _ => rows.next().unwrap_or_default(),
+    let given = matches!(config.csv_header_location, Some(CsvHeaderLocation::Given));
+    let header_rows = usize::from(!given);
+    let row_limit = limit.map_or(usize::MAX, |n| n.saturating_add(header_rows));
+    let mut rows = csv_rows(text, delimiter, row_limit)?.into_iter();
+    let headers = if given {
+        config.csv_headers.clone().unwrap_or_default()
+    } else {
+        rows.next().unwrap_or_default()
     };
     rows.enumerate()
         .map(|(n, row)| {
@@ -113,9 +128,9 @@ fn parse_csv(text: &str, config: &ReaderConfig) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-/// RFC 4180 rows: quoted fields may hold delimiters, line breaks and doubled quotes. Blank
-/// lines are skipped.
-fn csv_rows(text: &str, delimiter: u8) -> Result<Vec<Vec<String>>, String> {
+/// RFC 4180 rows, at most `limit` of them: quoted fields may hold delimiters, line breaks and
+/// doubled quotes. Blank lines are skipped.
+fn csv_rows(text: &str, delimiter: u8, limit: usize) -> Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut field = String::new();
@@ -133,7 +148,12 @@ fn csv_rows(text: &str, delimiter: u8) -> Result<Vec<Vec<String>>, String> {
             c if quoted => field.push(c),
             c if c == delimiter => row.push(std::mem::take(&mut field)),
             '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' => end_row(&mut rows, &mut row, &mut field),
+            '\n' | '\r' => {
+                end_row(&mut rows, &mut row, &mut field);
+                if rows.len() >= limit {
+                    return Ok(rows);
+                }
+            }
             c => field.push(c),
         }
     }
@@ -180,6 +200,26 @@ mod tests {
             .contains("line 2"));
     }
 
+    fn parse(body: &[u8], config: &ReaderConfig) -> Result<Vec<Value>, String> {
+        parse_at_most(body, config, None)
+    }
+
+    #[test]
+    fn reading_stops_at_the_limit_where_the_format_allows() {
+        let jsonl = config(json!({"InputType": "JSONL"}));
+        // Past the limit the text is never parsed: the broken line 3 does not fail the read.
+        assert_eq!(
+            parse_at_most(b"1\n2\nnot json", &jsonl, Some(2)).unwrap(),
+            vec![json!(1), json!(2)]
+        );
+        let csv = config(json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}));
+        assert_eq!(
+            parse_at_most(b"a\n1\n\"unclosed", &csv, Some(1)).unwrap(),
+            vec![json!({"a": "1"})]
+        );
+        assert!(parse_at_most(b"a\n1\n\"unclosed", &csv, None).is_err());
+    }
+
     #[test]
     fn csv_with_the_first_row_as_headers() {
         let csv = config(json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}));
@@ -219,9 +259,14 @@ mod tests {
         store.insert("b", "out/2.csv", "");
         let reader: ItemReader =
             serde_json::from_value(json!({"Resource": LIST_OBJECTS_V2})).unwrap();
-        let items = read(&store, &reader, &json!({"Bucket": "b", "Prefix": "in/"}))
-            .await
-            .unwrap();
+        let items = read(
+            &store,
+            &reader,
+            &json!({"Bucket": "b", "Prefix": "in/"}),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             items,
             vec![json!({
@@ -234,9 +279,14 @@ mod tests {
             json!({"Resource": GET_OBJECT, "ReaderConfig": {"InputType": "JSON"}}),
         )
         .unwrap();
-        let failure = read(&store, &reader, &json!({"Bucket": "b", "Key": "nope"}))
-            .await
-            .unwrap_err();
+        let failure = read(
+            &store,
+            &reader,
+            &json!({"Bucket": "b", "Key": "nope"}),
+            None,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(failure.error, ITEM_READER_FAILED);
         assert!(failure.cause.contains("s3://b/nope"), "{}", failure.cause);
     }

@@ -234,7 +234,6 @@ impl Runner {
             None => Value::Null,
         };
         let store = store.ok_or_else(|| Failure::runtime("no item store"))?;
-        let mut items = item_reader::read(store, reader, &parameters).await?;
         let config = &reader.reader_config;
         let max = resolved(
             config.max_items,
@@ -242,9 +241,12 @@ impl Runner {
             "MaxItems",
             effective,
             roots,
-        )?;
-        if let Some(max) = max.filter(|&m| m > 0) {
-            items.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        )?
+        .filter(|&m| m > 0)
+        .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+        let mut items = item_reader::read(store, reader, &parameters, max).await?;
+        if let Some(max) = max {
+            items.truncate(max);
         }
         Ok(items)
     }
