@@ -131,7 +131,12 @@ async fn a_failing_date_is_recorded_in_the_ledger_then_fails_the_execution() {
     let failure = run_hr(&env.ctx, "2026-11-25", json!({"params": {"count": 0}}))
         .await
         .unwrap_err();
-    assert_eq!(failure.error, "InvalidInput", "{failure:?}");
+    // The date's own error is in the ledger; the execution fails naming the date.
+    assert_eq!(failure.error, "DatesFailed", "{failure:?}");
+    assert!(
+        failure.cause.contains("2026-11-25") && failure.cause.contains("InvalidInput"),
+        "{failure:?}"
+    );
     let client = env.ctx.postgres().await.unwrap();
     let row = client
         .query_one(

@@ -36,7 +36,7 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
             watch.log_text()
         )
     });
-    assert_eq!(first["applied"], json!([1, 2, 3]), "{first}");
+    assert_eq!(first["applied"], json!([1, 2, 3, 4]), "{first}");
     assert_eq!(
         table_names(&env).await,
         vec![
@@ -75,7 +75,7 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
         .await
         .unwrap();
     let output = report.output.unwrap();
-    assert_eq!(output["schema"]["schema_version"], json!(3), "{output}");
+    assert_eq!(output["schema"]["schema_version"], json!(4), "{output}");
     assert_eq!(output["logical_date"], json!("2026-11-25"));
 
     // Every other function binary, with its sample event from events/.

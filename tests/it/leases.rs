@@ -163,11 +163,25 @@ async fn two_executions_of_one_date_run_one_at_a_time() {
         ),
     };
     // The loser was refused at its first stage of the date, retried after the wait, refused
-    // again, and failed with the typed error naming the holder.
+    // again, and its date failed with the typed error naming the holder (in the ledger); the
+    // execution then failed naming the date.
     let failure = loser.output.as_ref().unwrap_err();
-    assert_eq!(failure.error, "Retryable", "{failure:?}");
+    assert_eq!(failure.error, "DatesFailed", "{failure:?}");
+    assert!(
+        failure.cause.contains(DAY) && failure.cause.contains("Retryable"),
+        "{failure:?}"
+    );
+    let client = env.ctx.postgres().await.unwrap();
+    let cause: String = client
+        .query_one(
+            "SELECT error_cause FROM etl.runs WHERE stage = 'pipeline' AND status = 'failed'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     let holder = format!("is being run by execution {}", winner.execution_name);
-    assert!(failure.cause.contains(&holder), "{failure:?}");
+    assert!(cause.contains(&holder), "{cause}");
 
     let ledger = |sql: &'static str| scalar(&env.ctx, sql);
     assert_eq!(

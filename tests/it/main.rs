@@ -13,6 +13,7 @@ mod bench;
 mod bulk_retries;
 mod clickstream;
 mod cloud_limits;
+mod date_isolation;
 mod deployed;
 mod distributed_map;
 mod docs;

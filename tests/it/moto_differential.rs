@@ -342,6 +342,8 @@ async fn local_runner_matches_motos_engine() {
         }
         definition
     };
+    // Export and Sync run in parallel, so either may take either stub: one serves both.
+    let published = json!({"key": "k", "rows": 3, "bytes": 9, "indexed": 3, "failed": 0});
     let cases = [
         (
             "hr",
@@ -352,6 +354,30 @@ async fn local_runner_matches_motos_engine() {
                 json!({"items": [], "count": 0}),                    // PlanDates
             ],
             json!({"logical_date": "2026-11-25", "dates_run": 0, "results": []}),
+        ),
+        (
+            // One date: the Map, the Parallel, and the per-date outcome the execution checks.
+            "hr",
+            json!({"scheduled_time": "2026-11-26T00:30:00Z", "cadence": "daily"}),
+            vec![
+                json!({"logical_date": "2026-11-25", "hour": null}), // ResolveSchedule
+                json!({"schema_version": 2}),                        // ApplySchema
+                json!({"items": [{"logical_date": "2026-11-25", "execution": "x"}], "count": 1}), // PlanDates
+                json!({"generated": 3, "loaded": 3, "rejected": 0}), // Hire
+                published.clone(),                                   // Export or Sync
+                published.clone(),                                   // Sync or Export
+                json!({"run_id": 1}),                                // RecordSuccess
+            ],
+            json!({"logical_date": "2026-11-25", "dates_run": 1, "results": [{
+                "logical_date": "2026-11-25",
+                "execution": "x",
+                "hire": {"generated": 3, "loaded": 3, "rejected": 0},
+                "published": {
+                    "export": {"key": "k", "rows": 3, "bytes": 9},
+                    "sync": {"indexed": 3, "failed": 0}
+                },
+                "outcome": {"status": "succeeded"}
+            }]}),
         ),
         (
             "clickstream",
@@ -380,5 +406,36 @@ async fn local_runner_matches_motos_engine() {
         let locally = run_locally(&definition, &input, &results).await;
         assert_eq!(on_moto, Ok(expected.clone()), "{machine} on moto's engine");
         assert_eq!(locally, Ok(expected), "{machine} locally");
+    }
+
+    // 4. A date whose Hire fails (the oversize result, a function error no Retry matches):
+    //    caught into the date's own RecordFailure, then the execution fails as DatesFailed
+    //    naming the date. The cause's wording may differ (moto unwraps a one-element JSONPath
+    //    projection), the error and the date may not.
+    let definition = stubbed("hr");
+    let input = json!({"logical_date": "2026-11-25"});
+    let results = vec![
+        json!({"schema_version": 2}).to_string(), // ApplySchema
+        json!({"items": [{"logical_date": "2026-11-25", "execution": "x"}], "count": 1})
+            .to_string(), // PlanDates
+        oversize_result(),                        // Hire
+        json!({"run_id": 1}).to_string(),         // RecordFailure
+    ];
+    moto.queue(&results).await;
+    let on_moto = moto
+        .run(&unique("hr-date-fails"), &definition, &role, &input)
+        .await;
+    let locally = run_locally(&definition, &input, &results).await;
+    let (moto_error, moto_cause) = on_moto.expect_err("moto: the failed date must fail hr");
+    let local = locally.expect_err("local: the failed date must fail hr");
+    for (engine, error, cause) in [
+        ("moto", moto_error.as_str(), moto_cause.as_str()),
+        ("local", local.error.as_str(), local.cause.as_str()),
+    ] {
+        assert_eq!(error, "DatesFailed", "{engine}: {cause}");
+        assert!(
+            cause.contains("2026-11-25") && cause.contains("Function.ResponseSizeTooLarge"),
+            "{engine}: {cause}"
+        );
     }
 }

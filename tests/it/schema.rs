@@ -50,7 +50,7 @@ async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
     let first = hr_schema::run(&env.ctx, SchemaEvent::default())
         .await
         .unwrap();
-    assert_eq!(first.migrations.applied, vec![1, 2, 3]);
+    assert_eq!(first.migrations.applied, vec![1, 2, 3, 4]);
     assert_eq!(first.migrations.already_applied, 0);
     let after_first = schema_fingerprint(&env).await;
     for expected in [
@@ -77,8 +77,8 @@ async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
         .await
         .unwrap();
     assert!(second.migrations.applied.is_empty());
-    assert_eq!(second.migrations.already_applied, 3);
-    assert_eq!(second.migrations.schema_version, 3);
+    assert_eq!(second.migrations.already_applied, 4);
+    assert_eq!(second.migrations.schema_version, 4);
     assert_eq!(
         schema_fingerprint(&env).await,
         after_first,
@@ -98,7 +98,7 @@ async fn concurrent_runs_apply_each_migration_exactly_once() {
     applied.sort_unstable();
     assert_eq!(
         applied,
-        vec![1, 2, 3],
+        vec![1, 2, 3, 4],
         "each migration must be applied by exactly one run"
     );
 }

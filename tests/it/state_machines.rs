@@ -48,7 +48,7 @@ fn every_definition_file_is_deployed_and_loads_with_its_substitutions() {
 async fn hr_setup_runs_end_to_end_and_twice_changes_nothing() {
     let env = TestEnv::new(&[Service::Postgres]).await;
     let template = template();
-    for applied in [json!([1, 2, 3]), json!([])] {
+    for applied in [json!([1, 2, 3, 4]), json!([])] {
         let run = run_machine(
             &env.ctx,
             &template,
@@ -59,7 +59,7 @@ async fn hr_setup_runs_end_to_end_and_twice_changes_nothing() {
         .unwrap();
         assert_eq!(
             run.output.unwrap(),
-            json!({"logical_date": "2026-11-25", "schema": {"schema_version": 3, "applied": applied}})
+            json!({"logical_date": "2026-11-25", "schema": {"schema_version": 4, "applied": applied}})
         );
     }
 }

@@ -39,7 +39,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Print a pipeline's stored report: the marketing KPI tables of a date.
     Report(ReportArgs),
-    /// List run-ledger rows, newest first.
+    /// List run-ledger rows, newest first; `etl runs skip` gives up on a failed date.
+    #[command(args_conflicts_with_subcommands = true)]
     Runs(RunsArgs),
     /// Invoke one function with an event file (e.g. events/hr-schema.json).
     Invoke(InvokeArgs),
@@ -306,12 +307,32 @@ pub struct ReportArgs {
 
 #[derive(Args)]
 pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
     #[arg(long)]
     pub pipeline: Option<String>,
     #[arg(long)]
     pub since: Option<LogicalDate>,
     #[arg(long, default_value_t = 50)]
     pub limit: i64,
+}
+
+#[derive(Subcommand)]
+pub enum RunsAction {
+    /// Give up on a date: record it `skipped`, so the planner stops retrying it (a failed
+    /// date is otherwise planned by every run until it succeeds, however old).
+    Skip(SkipArgs),
+}
+
+#[derive(Args)]
+pub struct SkipArgs {
+    #[arg(long)]
+    pub pipeline: String,
+    #[arg(long)]
+    pub date: LogicalDate,
+    /// Why, kept in the ledger row's error_cause.
+    #[arg(long, default_value = "skipped by an operator")]
+    pub reason: String,
 }
 
 #[derive(Args)]
@@ -454,6 +475,38 @@ mod tests {
     #[test]
     fn the_grammar_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runs_lists_or_skips() {
+        let Ok(Cli {
+            command: Command::Runs(list),
+            ..
+        }) = parse(&["runs", "--pipeline", "hr"])
+        else {
+            panic!("etl runs --pipeline hr must parse");
+        };
+        assert!(list.action.is_none() && list.pipeline.as_deref() == Some("hr"));
+        let Ok(Cli {
+            command:
+                Command::Runs(RunsArgs {
+                    action: Some(RunsAction::Skip(skip)),
+                    ..
+                }),
+            ..
+        }) = parse(&["runs", "skip", "--pipeline", "hr", "--date", "2026-11-04"])
+        else {
+            panic!("etl runs skip must parse");
+        };
+        assert_eq!(
+            (
+                skip.pipeline.as_str(),
+                skip.date.to_string(),
+                skip.reason.as_str()
+            ),
+            ("hr", "2026-11-04".to_string(), "skipped by an operator")
+        );
+        assert!(parse(&["runs", "skip", "--pipeline", "hr", "--date", "2026-11-31"]).is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! An attempt is `running`, then `succeeded` or `failed`; or `abandoned` when its process
 //! died: superseded by the next attempt of its stage, its lease taken over after expiring,
 //! its execution ending the date without it, or found without a valid lease
-//! ([`crate::lease::reap`]). The reason is in `error_cause`.
+//! ([`crate::lease::reap`]). The reason is in `error_cause`. A `pipeline` row is `skipped`
+//! when an operator gave up on the date ([`skip`]): a date whose latest pipeline run failed
+//! is planned again by every run until it succeeds or is skipped ([`failed_dates`]).
 
 use std::future::Future;
 use std::str::FromStr;
@@ -93,6 +95,9 @@ impl FromStr for Reprocess {
 
 /// The status of an attempt whose process died.
 pub const ABANDONED: &str = "abandoned";
+
+/// The status of a date an operator gave up on (`etl runs skip`): never planned again.
+pub const SKIPPED: &str = "skipped";
 
 /// A new attempt, and the older ones of the same stage and date still `running` marked
 /// abandoned: the caller holds the date's lease, so no other process can be running them
@@ -297,13 +302,37 @@ pub async fn record_outcome(
     execution: Option<&str>,
     failure: Option<(&str, &str)>,
 ) -> Result<i64, StageError> {
-    let client = ctx.postgres().await?;
     let status = if failure.is_some() {
         "failed"
     } else {
         "succeeded"
     };
     let (name, cause) = failure.unzip();
+    write_outcome(ctx, pipeline, date, execution, status, name, cause).await
+}
+
+/// An operator gives up on a date (`etl runs skip`): a `pipeline` row with status
+/// [`SKIPPED`] and the reason as its cause. The planner no longer retries the date.
+pub async fn skip(
+    ctx: &Context,
+    pipeline: &str,
+    date: LogicalDate,
+    reason: &str,
+) -> Result<i64, StageError> {
+    write_outcome(ctx, pipeline, date, None, SKIPPED, None, Some(reason)).await
+}
+
+/// One [`RECORD_OUTCOME`] statement.
+async fn write_outcome(
+    ctx: &Context,
+    pipeline: &str,
+    date: LogicalDate,
+    execution: Option<&str>,
+    status: &str,
+    name: Option<&str>,
+    cause: Option<&str>,
+) -> Result<i64, StageError> {
+    let client = ctx.postgres().await?;
     let mut last_error = None;
     for _ in 0..3 {
         match client
@@ -385,12 +414,44 @@ pub async fn dates_to_run(
                  OR ($4 = 'failed' AND NOT EXISTS (
                         SELECT 1 FROM etl.runs r
                          WHERE r.pipeline = $1 AND r.stage = 'pipeline'
-                           AND r.logical_date = d::date AND r.status = 'succeeded'))
+                           AND r.logical_date = d::date AND r.status IN ('succeeded', 'skipped')))
                  OR ($4 = 'none' AND NOT EXISTS (
                         SELECT 1 FROM etl.runs r
                          WHERE r.pipeline = $1 AND r.stage = 'pipeline' AND r.logical_date = d::date))
               ORDER BY 1",
             &[&pipeline, &from.date(), &to.date(), &reprocess_name(reprocess)],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    rows.iter()
+        .map(|r| LogicalDate::new(r.get(0)).map_err(|e| StageError::Internal(e.to_string())))
+        .collect()
+}
+
+/// The dates before `before` whose latest pipeline run failed and that never succeeded,
+/// however old, oldest first: a failed date stays planned until it succeeds or an operator
+/// skips it. (A date that succeeded once is not run again because a second execution of it,
+/// refused its lease, recorded a failure after the success.)
+pub async fn failed_dates(
+    ctx: &Context,
+    pipeline: &str,
+    before: LogicalDate,
+) -> Result<Vec<LogicalDate>, StageError> {
+    let client = ctx.postgres().await?;
+    let rows = client
+        .query(
+            "SELECT logical_date
+               FROM (SELECT DISTINCT ON (logical_date) logical_date, status
+                       FROM etl.runs
+                      WHERE pipeline = $1 AND stage = 'pipeline' AND logical_date < $2
+                      ORDER BY logical_date, attempt DESC) latest
+              WHERE status = 'failed'
+                AND NOT EXISTS (SELECT 1 FROM etl.runs r
+                                 WHERE r.pipeline = $1 AND r.stage = 'pipeline'
+                                   AND r.logical_date = latest.logical_date
+                                   AND r.status = 'succeeded')
+              ORDER BY 1",
+            &[&pipeline, &before.date()],
         )
         .await
         .map_err(StageError::postgres)?;

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "run_leases",
         sql: include_str!("../migrations/0003_run_leases.sql"),
     },
+    Migration {
+        version: 4,
+        name: "skipped_runs",
+        sql: include_str!("../migrations/0004_skipped_runs.sql"),
+    },
 ];
 
 /// Arbitrary but fixed: the advisory lock key all migrators agree on.

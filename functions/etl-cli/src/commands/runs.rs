@@ -1,17 +1,23 @@
 //! `etl runs`: the run ledger, newest first. Attempts whose process died (no valid lease
 //! covers them any more) are marked `abandoned` first, so the list never shows a zombie as
 //! running; an abandoned attempt's error column gives the reason.
+//!
+//! `etl runs skip --pipeline P --date D [--reason TEXT]` gives up on a date: a `skipped`
+//! pipeline row, which the planner honours (a failed date is otherwise retried by every run).
 
 use std::fmt;
 use std::process::ExitCode;
 
 use etl_core::lease;
-use etl_core::ledger::{self, RunRecord, ABANDONED};
+use etl_core::ledger::{self, RunRecord, ABANDONED, SKIPPED};
 
 use super::context;
-use crate::cli::RunsArgs;
+use crate::cli::{RunsAction, RunsArgs, SkipArgs};
 
 pub async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(RunsAction::Skip(skip_args)) = args.action {
+        return skip(skip_args).await;
+    }
     let ctx = context().await?;
     let abandoned = lease::reap(&ctx, args.pipeline.as_deref()).await?;
     if abandoned > 0 {
@@ -19,6 +25,28 @@ pub async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     }
     let rows = ledger::list(&ctx, args.pipeline.as_deref(), args.since, args.limit).await?;
     println!("{}", LedgerTable(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records the date skipped, after checking the pipeline name and the reason.
+async fn skip(args: SkipArgs) -> anyhow::Result<ExitCode> {
+    let valid_name = !args.pipeline.is_empty()
+        && args
+            .pipeline
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid_name {
+        anyhow::bail!("--pipeline {:?} is not a pipeline name", args.pipeline);
+    }
+    if args.reason.trim().is_empty() {
+        anyhow::bail!("--reason must say why");
+    }
+    let ctx = context().await?;
+    let run_id = ledger::skip(&ctx, &args.pipeline, args.date, &args.reason).await?;
+    println!(
+        "{} {} skipped (run {run_id}): the planner no longer retries it",
+        args.pipeline, args.date
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -63,11 +91,11 @@ impl fmt::Display for LedgerTable<'_> {
     }
 }
 
-/// The error name; for an abandoned attempt, which has none, the reason.
+/// The error name; for an abandoned attempt or a skipped date, which have none, the reason.
 fn error_column(r: &RunRecord) -> &str {
     match (&r.error_name, &r.error_cause) {
         (Some(name), _) => name,
-        (None, Some(cause)) if r.status == ABANDONED => cause,
+        (None, Some(cause)) if r.status == ABANDONED || r.status == SKIPPED => cause,
         _ => "",
     }
 }

@@ -1,7 +1,9 @@
 //! Stage `plan-dates`: which logical dates a pipeline run covers — Airflow's catchup.
 //!
 //! Without `start_date` (a scheduled or manual run): the run's own date, plus every earlier
-//! date since the pipeline's last success that never completed, within `lookback_days`.
+//! date since the pipeline's last success that never completed, within `lookback_days`, plus
+//! every earlier date whose latest run failed, however old: a failed date is retried by each
+//! run until it succeeds or an operator skips it (`etl runs skip`).
 //! With `start_date` (a backfill): the dates in `[start_date, logical_date]` chosen by
 //! `reprocess`. The state machine fans the dates out with a Map.
 //!
@@ -199,28 +201,40 @@ pub async fn plan(
             }
             ledger::dates_to_run(ctx, pipeline, from, to, event.reprocess.unwrap_or_default()).await
         }
-        None => {
-            let earliest =
-                LogicalDate::new(to.date() - chrono::Duration::days(event.lookback_days as i64))
-                    .map_err(|e| StageError::invalid_input(e.to_string()))?;
-            let mut dates = match ledger::last_success(ctx, pipeline).await? {
-                Some(last) => match (
-                    last.next(),
-                    to.date().pred_opt().and_then(|d| LogicalDate::new(d).ok()),
-                ) {
-                    (Some(after_last), Some(before_today)) if after_last <= before_today => {
-                        let from = after_last.max(earliest);
-                        ledger::dates_to_run(ctx, pipeline, from, before_today, Reprocess::Failed)
-                            .await?
-                    }
-                    _ => Vec::new(),
-                },
-                None => Vec::new(),
-            };
-            dates.push(to);
-            Ok(dates)
+        None => catch_up(ctx, pipeline, to, event.lookback_days).await,
+    }
+}
+
+/// A scheduled or manual run's dates, oldest first: every date whose latest run failed,
+/// however old (until it succeeds or an operator skips it), the dates since the last success
+/// that never completed within `lookback_days`, and the run's own date last.
+async fn catch_up(
+    ctx: &Context,
+    pipeline: &str,
+    to: LogicalDate,
+    lookback_days: u32,
+) -> Result<Vec<LogicalDate>, StageError> {
+    let earliest = LogicalDate::new(to.date() - chrono::Duration::days(lookback_days as i64))
+        .map_err(|e| StageError::invalid_input(e.to_string()))?;
+    let mut dates = ledger::failed_dates(ctx, pipeline, to).await?;
+    if let Some(last) = ledger::last_success(ctx, pipeline).await? {
+        if let (Some(after_last), Some(before_today)) = (
+            last.next(),
+            to.date().pred_opt().and_then(|d| LogicalDate::new(d).ok()),
+        ) {
+            if after_last <= before_today {
+                let from = after_last.max(earliest);
+                dates.extend(
+                    ledger::dates_to_run(ctx, pipeline, from, before_today, Reprocess::Failed)
+                        .await?,
+                );
+            }
         }
     }
+    dates.sort_unstable();
+    dates.dedup();
+    dates.push(to);
+    Ok(dates)
 }
 
 #[cfg(test)]
