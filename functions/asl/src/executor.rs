@@ -167,6 +167,16 @@ struct Visit<'a> {
 }
 
 impl<'a> Visit<'a> {
+    /// A state entered now.
+    fn new(name: &'a str, item: &'a MapItem, vars: &'a Variables) -> Self {
+        Self {
+            name,
+            entered: Utc::now(),
+            item,
+            vars,
+        }
+    }
+
     fn roots(self, context: &'a Value) -> Roots<'a> {
         Roots {
             context,
@@ -338,12 +348,7 @@ impl Runner {
         item: &MapItem,
         vars: &Variables,
     ) -> Result<Transition, Failure> {
-        let visit = Visit {
-            name,
-            entered: Utc::now(),
-            item,
-            vars,
-        };
+        let visit = Visit::new(name, item, vars);
         match state {
             State::Task(task) => self.task(visit, task, raw).await,
             State::Parallel(parallel) => self.parallel(visit, parallel, raw).await,

@@ -230,12 +230,7 @@ impl Runner {
         item: &MapItem,
         vars: &Variables,
     ) -> Result<Transition, Failure> {
-        let visit = Visit {
-            name,
-            entered: Utc::now(),
-            item,
-            vars,
-        };
+        let visit = Visit::new(name, item, vars);
         match state {
             State::Task(task) => self.jsonata_task(visit, task, fields, input).await,
             State::Parallel(parallel) => {

@@ -333,6 +333,8 @@ fn function_error(document: Bytes) -> Response<Body> {
     response
 }
 
+/// A poisoned lock still guards consistent data here: every critical section is a single
+/// insert, remove or swap.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

@@ -11,7 +11,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::http::{body_within, respond, Body, ReadBody};
-use super::{PAYLOAD_LIMIT_BYTES, RESPONSE_LIMIT_BYTES};
+use super::{lock, PAYLOAD_LIMIT_BYTES, RESPONSE_LIMIT_BYTES};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -181,10 +181,4 @@ impl RuntimeApi {
 
 fn accepted() -> Response<Body> {
     respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

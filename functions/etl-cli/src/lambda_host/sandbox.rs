@@ -139,28 +139,17 @@ impl Sandbox {
             status = self.child.wait() => Outcome::Ended(self.exited(&request_id, status)),
             () = tokio::time::sleep_until(deadline) => Outcome::Ended(timed_out(&request_id, timeout)),
         };
-        match (outcome, self.peak_rss_mb()) {
+        let peak_mib = self
+            .child
+            .id()
+            .and_then(|pid| crate::bench::peak_rss_mib_in(&format!("/proc/{pid}/status")));
+        match (outcome, peak_mib) {
             // Lambda stops a function at its memory size; the peak so far says it got there.
-            (Outcome::Replied(_), Some(peak)) if peak > self.memory_mb => {
+            (Outcome::Replied(_), Some(peak)) if peak > self.memory_mb as f64 => {
                 Outcome::Ended(out_of_memory(&request_id))
             }
             (outcome, _) => outcome,
         }
-    }
-
-    /// The process's peak resident memory so far, MiB.
-    fn peak_rss_mb(&self) -> Option<u64> {
-        let pid = self.child.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib / 1024)
     }
 
     fn exited(&self, request_id: &str, status: std::io::Result<ExitStatus>) -> Bytes {
