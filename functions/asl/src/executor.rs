@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::item_store::ItemStore;
 use crate::limits::{self, check_payload, History, Payload};
 use crate::map_run::MapRun;
+use crate::redrive::{self, Journal, Recorder, Redrive, Step};
 use crate::model::{
     ChoiceState, FailState, Flow, Io, Machine, MapState, ParallelState, PassState, State,
     SucceedState, TaskState, WaitState,
@@ -25,6 +26,8 @@ mod child_execution;
 mod distributed_map;
 mod fan_out;
 mod jsonata_state;
+#[cfg(test)]
+mod redrive_tests;
 mod task_like;
 mod wait;
 
@@ -44,6 +47,9 @@ pub struct RunOptions {
     /// S3, for a distributed Map's `ItemReader` and `ResultWriter`; a run that needs it
     /// without one fails with `States.Runtime`.
     pub item_store: Option<Arc<dyn ItemStore>>,
+    /// Resume this earlier attempt of the execution instead of starting afresh (see
+    /// [`redrive`]). The caller checks it is redrivable ([`redrive::check_redrivable`]).
+    pub redrive: Option<Redrive>,
 }
 
 impl RunOptions {
@@ -55,6 +61,7 @@ impl RunOptions {
             role_arn: "arn:aws:iam::000000000000:role/local-execution".to_string(),
             start_time: None,
             item_store: None,
+            redrive: None,
         }
     }
 }
@@ -68,6 +75,9 @@ pub struct Execution {
     /// The distributed Maps' runs, with their child executions (and those of any Map Run
     /// nested in them), in the order they ended.
     pub map_runs: Vec<MapRun>,
+    /// Every state entry that completed, in this attempt or an earlier one: what a redrive of
+    /// this execution replays.
+    pub journal: Journal,
 }
 
 /// Runs a state machine to completion.
@@ -78,21 +88,35 @@ pub async fn execute(
     options: RunOptions,
 ) -> Execution {
     let started = options.start_time.unwrap_or_else(Utc::now);
+    // The context object's fields, as "Accessing execution data from the Context object"
+    // lists them; RedriveTime appears only once an execution was redriven.
+    let mut execution = json!({
+        "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", options.state_machine_name, options.execution_name),
+        "Name": options.execution_name,
+        "Input": input.clone(),
+        "RoleArn": options.role_arn,
+        "StartTime": started.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "RedriveCount": 0,
+    });
+    let (recorder, service_history) = match &options.redrive {
+        Some(earlier) => {
+            execution["RedriveCount"] = json!(earlier.count + 1);
+            execution["RedriveTime"] =
+                json!(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
+            (
+                Recorder::replaying(earlier.journal.clone()),
+                History::redriven(earlier.prior_events),
+            )
+        }
+        None => (Recorder::default(), History::default()),
+    };
     let runner = Runner {
         invoker,
         history: Mutex::new(Vec::new()),
-        service_history: History::default(),
+        service_history,
         map_runs: Arc::default(),
-        // The context object's fields, as "Accessing execution data from the Context
-        // object" lists them; RedriveTime appears only once an execution was redriven.
-        execution: json!({
-            "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", options.state_machine_name, options.execution_name),
-            "Name": options.execution_name,
-            "Input": input.clone(),
-            "RoleArn": options.role_arn,
-            "StartTime": started.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "RedriveCount": 0,
-        }),
+        recorder: Arc::new(recorder),
+        execution,
         state_machine: json!({
             "Id": format!("arn:aws:states:local:000000000000:stateMachine:{}", options.state_machine_name),
             "Name": options.state_machine_name,
@@ -101,9 +125,18 @@ pub async fn execute(
     };
     let run = async {
         check_payload(&input, "", Payload::ExecutionInput)?;
-        runner.service_history.record(&["ExecutionStarted"])?;
+        match &runner.options.redrive {
+            Some(earlier) => {
+                runner.service_history.record(&["ExecutionRedriven"])?;
+                runner.record(Event::ExecutionRedriven {
+                    redrive_count: earlier.count + 1,
+                    replayed_steps: earlier.journal.len(),
+                });
+            }
+            None => runner.service_history.record(&["ExecutionStarted"])?,
+        }
         runner
-            .run_machine(machine, input, None, Variables::default())
+            .run_machine(machine, input, None, Variables::default(), "")
             .await
     };
     let output = match machine.timeout_seconds {
@@ -139,6 +172,7 @@ pub async fn execute(
         history,
         service_events: runner.service_history.counts(),
         map_runs,
+        journal: runner.recorder.journal(),
     }
 }
 
@@ -151,6 +185,9 @@ struct Runner {
     state_machine: Value,
     /// Shared with the child executions' runners.
     map_runs: Arc<Mutex<Vec<MapRun>>>,
+    /// The execution's journal, replayed on a redrive; shared with the child executions'
+    /// runners.
+    recorder: Arc<Recorder>,
 }
 
 /// The Map item a state runs for, if any: `$$.Map.Item`.
@@ -161,6 +198,9 @@ type MapItem = Option<(usize, Value)>;
 #[derive(Clone, Copy)]
 struct Visit<'a> {
     name: &'a str,
+    /// Where this entry is in the execution's [`Journal`]; the iterations and branches it
+    /// runs are keyed under it.
+    key: &'a str,
     entered: DateTime<Utc>,
     item: &'a MapItem,
     vars: &'a Variables,
@@ -168,9 +208,10 @@ struct Visit<'a> {
 
 impl<'a> Visit<'a> {
     /// A state entered now.
-    fn new(name: &'a str, item: &'a MapItem, vars: &'a Variables) -> Self {
+    fn new(name: &'a str, key: &'a str, item: &'a MapItem, vars: &'a Variables) -> Self {
         Self {
             name,
+            key,
             entered: Utc::now(),
             item,
             vars,
@@ -186,6 +227,7 @@ impl<'a> Visit<'a> {
 }
 
 /// Where a state goes, with what output, having assigned which variables.
+#[derive(Clone)]
 struct Transition {
     next: Option<String>,
     output: Value,
@@ -292,42 +334,46 @@ impl Runner {
         context
     }
 
+    /// Runs `machine` (the execution's, a branch's or an iteration's) from its start state.
+    /// `scope` prefixes the journal keys of the states it enters.
     fn run_machine<'a>(
         &'a self,
         machine: &'a Machine,
         input: Value,
         item: MapItem,
         vars: Variables,
+        scope: &'a str,
     ) -> BoxFuture<'a, Result<Value, Failure>> {
         async move {
             let mut name = machine.start_at.clone();
             let mut input = input;
             let mut vars = vars;
+            let mut entries: BTreeMap<String, u32> = BTreeMap::new();
             loop {
                 let state = machine
                     .state(&name)
                     .map_err(|e| Failure::runtime(e.to_string()))?;
-                self.record(Event::StateEntered {
-                    state: name.clone(),
-                    state_type: state.type_name().to_string(),
-                });
-                let (entered, exited) = service_events(state);
-                self.service_history.record(&[entered])?;
-                let event_id = self.service_history.total();
-                check_payload(&input, &name, Payload::StateInput)?;
-                let step = match machine.jsonata.get(&name) {
-                    Some(fields) => self
-                        .step_jsonata(&name, state, fields, input, &item, &vars)
-                        .boxed(),
-                    None => self.step(&name, state, input, &item, &vars).boxed(),
+                let nth = entries.entry(name.clone()).or_insert(0);
+                let key = redrive::entry_key(scope, &name, *nth);
+                *nth += 1;
+                let transition = match self.recorder.replayed(&key) {
+                    // Completed in an earlier attempt: taken as it was, not run again.
+                    Some(step) => Transition {
+                        next: step.next,
+                        output: step.output,
+                        assigned: step.assigned,
+                    },
+                    None => self.enter_state(machine, state, &name, &key, input, &item, &vars).await?,
                 };
-                let transition = step.await.map_err(|f| in_state(f, &name, event_id))?;
-                check_payload(&transition.output, &name, Payload::StateOutput)?;
+                self.recorder.record(
+                    key,
+                    Step {
+                        next: transition.next.clone(),
+                        output: transition.output.clone(),
+                        assigned: transition.assigned.clone(),
+                    },
+                );
                 vars.apply(transition.assigned)?;
-                self.service_history.record(&[exited])?;
-                self.record(Event::StateExited {
-                    state: name.clone(),
-                });
                 match transition.next {
                     Some(next) => {
                         name = next;
@@ -340,15 +386,52 @@ impl Runner {
         .boxed()
     }
 
+    /// One entry into a state, booked in both histories; a failure is the state's own, not
+    /// caught by it.
+    #[allow(clippy::too_many_arguments)]
+    async fn enter_state(
+        &self,
+        machine: &Machine,
+        state: &State,
+        name: &str,
+        key: &str,
+        input: Value,
+        item: &MapItem,
+        vars: &Variables,
+    ) -> Result<Transition, Failure> {
+        self.record(Event::StateEntered {
+            state: name.to_string(),
+            state_type: state.type_name().to_string(),
+        });
+        let (entered, exited) = service_events(state);
+        self.service_history.record(&[entered])?;
+        let event_id = self.service_history.total();
+        check_payload(&input, name, Payload::StateInput)?;
+        let step = match machine.jsonata.get(name) {
+            Some(fields) => self
+                .step_jsonata(name, key, state, fields, input, item, vars)
+                .boxed(),
+            None => self.step(name, key, state, input, item, vars).boxed(),
+        };
+        let transition = step.await.map_err(|f| in_state(f, name, event_id))?;
+        check_payload(&transition.output, name, Payload::StateOutput)?;
+        self.service_history.record(&[exited])?;
+        self.record(Event::StateExited {
+            state: name.to_string(),
+        });
+        Ok(transition)
+    }
+
     async fn step(
         &self,
         name: &str,
+        key: &str,
         state: &State,
         raw: Value,
         item: &MapItem,
         vars: &Variables,
     ) -> Result<Transition, Failure> {
-        let visit = Visit::new(name, item, vars);
+        let visit = Visit::new(name, key, item, vars);
         match state {
             State::Task(task) => self.task(visit, task, raw).await,
             State::Parallel(parallel) => self.parallel(visit, parallel, raw).await,

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod map_run;
 mod model;
 mod path;
+pub mod redrive;
 mod result_writer;
 mod template;
 pub mod validate;
@@ -35,6 +36,7 @@ use serde_json::Value;
 
 pub use executor::{execute, Execution, RunOptions};
 pub use model::Machine;
+pub use redrive::{Journal, Redrive};
 
 /// A definition that cannot be loaded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -142,6 +144,12 @@ pub enum Event {
         state: String,
         error: String,
         cause: String,
+    },
+    /// A redrive resumed the execution: the states its earlier attempts completed are not
+    /// entered again (see [`redrive`]).
+    ExecutionRedriven {
+        redrive_count: u32,
+        replayed_steps: usize,
     },
     ExecutionSucceeded,
     ExecutionFailed {

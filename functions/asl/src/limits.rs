@@ -108,6 +108,18 @@ pub struct History {
 }
 
 impl History {
+    /// A redriven execution's history: it goes on from the `prior` events its earlier attempts
+    /// wrote (counted as `PriorAttempts`), and its first new event is `ExecutionRedriven`.
+    pub fn redriven(prior: u64) -> Self {
+        let history = Self::default();
+        history
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert("PriorAttempts", prior);
+        history
+    }
+
     /// Records `events` in order. Past the quota the execution fails: when event 24,999 is
     /// written only `ExecutionSucceeded` may follow, anything else makes the service log
     /// `ExecutionFailed` as event 25,000.

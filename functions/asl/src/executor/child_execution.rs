@@ -60,7 +60,7 @@ impl Runner {
     pub(super) async fn run_children(
         &self,
         map: &MapState,
-        (state, label): (&str, &str),
+        (state, label, key): (&str, &str, &str),
         batches: Vec<Batch>,
         concurrency: usize,
         (tolerance, total_items): (Tolerance, usize),
@@ -72,12 +72,15 @@ impl Runner {
             stopped: AtomicBool::new(false),
         };
         let progress = &progress;
-        futures::stream::iter(batches)
-            .map(|batch| async move {
+        futures::stream::iter(batches.into_iter().enumerate())
+            .map(|(index, batch)| async move {
                 if progress.stopped.load(Ordering::SeqCst) {
                     return pending(batch);
                 }
-                let child = self.run_child(map, (state, label), batch).await;
+                // A child's states are keyed under the Map state's entry and the child's
+                // place among the batches, so a redrive replays the children that succeeded.
+                let keys = crate::redrive::iteration_scope(key, index);
+                let child = self.run_child(map, (state, label), batch, &keys).await;
                 if matches!(child.status, ChildStatus::Failed(_)) {
                     let failed = progress
                         .failed_items
@@ -115,6 +118,7 @@ impl Runner {
                 "Name": options.state_machine_name,
             }),
             map_runs: Arc::clone(&self.map_runs),
+            recorder: Arc::clone(&self.recorder),
             options,
         }
     }
@@ -126,6 +130,7 @@ impl Runner {
         map: &MapState,
         (state, label): (&str, &str),
         batch: Batch,
+        keys: &str,
     ) -> ChildExecution {
         let name = uuid();
         let state_machine_name = format!("{}/{label}", self.options.state_machine_name);
@@ -147,6 +152,7 @@ impl Runner {
                     batch.input.clone(),
                     None,
                     Variables::default(),
+                    keys,
                 )
                 .await
         };

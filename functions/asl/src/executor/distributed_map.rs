@@ -323,7 +323,7 @@ impl Runner {
         let children = self
             .run_children(
                 map,
-                (visit.name, label),
+                (visit.name, label, visit.key),
                 batches,
                 concurrency,
                 (tolerance, total),

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{MapItem, Runner, Visit};
 use crate::model::{MapState, ParallelState};
+use crate::redrive;
 use crate::Failure;
 
 impl Runner {
@@ -21,10 +22,12 @@ impl Runner {
         self.service_history.record(&["ParallelStateStarted"])?;
         // One scope for all branches: each gets a cheap handle on the same outer variables.
         let scope = visit.vars.inner();
-        let branches = parallel
-            .branches
-            .iter()
-            .map(|branch| self.run_machine(branch, input.clone(), None, scope.clone()));
+        let branches = parallel.branches.iter().enumerate().map(|(index, branch)| {
+            let input = input.clone();
+            let vars = scope.clone();
+            let keys = redrive::branch_scope(visit.key, index);
+            async move { self.run_machine(branch, input, None, vars, &keys).await }
+        });
         let result = futures::future::try_join_all(branches)
             .await
             .map(Value::Array);
@@ -64,10 +67,11 @@ impl Runner {
                 value,
             );
             let vars = scope.clone();
+            let keys = redrive::iteration_scope(visit.key, index);
             async move {
                 self.service_history.record(&["MapIterationStarted"])?;
                 let result = self
-                    .run_machine(&map.item_processor, input?, item, vars)
+                    .run_machine(&map.item_processor, input?, item, vars, &keys)
                     .await;
                 self.service_history.record(&[if result.is_ok() {
                     "MapIterationSucceeded"

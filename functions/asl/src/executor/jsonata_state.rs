@@ -221,16 +221,18 @@ fn wait_seconds(
 }
 
 impl Runner {
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn step_jsonata(
         &self,
         name: &str,
+        key: &str,
         state: &State,
         fields: &JsonataState,
         input: Value,
         item: &MapItem,
         vars: &Variables,
     ) -> Result<Transition, Failure> {
-        let visit = Visit::new(name, item, vars);
+        let visit = Visit::new(name, key, item, vars);
         match state {
             State::Task(task) => self.jsonata_task(visit, task, fields, input).await,
             State::Parallel(parallel) => {
