@@ -1,17 +1,18 @@
 //! Per-date isolation in the `hr` machine (issue #16): a failing date is recorded failed while
-//! the other dates of the Map still run, the execution then fails as `DatesFailed` naming it,
-//! and every later run plans it again, however old, until it succeeds or an operator skips
+//! the other dates of the Map still run, the failed dates run once more after them, the
+//! execution fails in the step that still fails, and every later run plans it again, however old, until it succeeds or an operator skips
 //! it (`etl runs skip`).
 
 use std::collections::HashMap;
 
 use asl::Failure;
 use etl_cli::lambda_limits::InjectedFault;
-use etl_cli::runner::{run_machine, RunSettings};
+use etl_cli::runner::{run_machine, RunReport, RunSettings};
 use etl_core::ledger;
+use etl_core::stages::hr_export::export_key;
 use etl_core::stages::plan::{self, RunRequest};
 use etl_core::{Context, LogicalDate, Service};
-use integration_tests::{cli, in_process, scalar, template, TestEnv, LAKE};
+use integration_tests::{cli, download, in_process, scalar, template, TestEnv, LAKE};
 use serde_json::{json, Value};
 
 fn date(text: &str) -> LogicalDate {
@@ -25,6 +26,15 @@ async fn run_hr(
     input: Value,
     faults: Vec<InjectedFault>,
 ) -> Result<Value, Failure> {
+    run_hr_report(ctx, day, input, faults).await.output
+}
+
+async fn run_hr_report(
+    ctx: &std::sync::Arc<Context>,
+    day: &str,
+    input: Value,
+    faults: Vec<InjectedFault>,
+) -> RunReport {
     let settings = RunSettings {
         overrides: HashMap::from([("MaxConcurrency".to_string(), "1".to_string())]),
         faults,
@@ -33,7 +43,16 @@ async fn run_hr(
     run_machine(ctx, &template(), "hr", &settings)
         .await
         .unwrap()
-        .output
+}
+
+/// The Task states an execution entered, in order.
+fn entered_tasks(report: &RunReport) -> impl Iterator<Item = &str> {
+    report.history.iter().filter_map(|event| match event {
+        asl::Event::StateEntered { state, state_type } if state_type == "Task" => {
+            Some(state.as_str())
+        }
+        _ => None,
+    })
 }
 
 /// What a scheduled run of `day` would plan.
@@ -60,21 +79,30 @@ async fn latest_status(ctx: &Context, day: &str) -> String {
 async fn a_failing_date_fails_alone_and_the_next_run_picks_it_up() {
     let env = TestEnv::with_lake(LAKE).await;
     let input = json!({"start_date": "2026-11-01", "reprocess": "none", "params": {"count": 50}});
-    // The 4th Hire invoke is 2026-11-04's, failed with an error no Retry matches.
-    let fatal = InjectedFault {
-        state: "Hire".into(),
-        nth: 4,
+    // The 4th Hire invoke is 2026-11-04's, failed with an error no Retry matches; so is its
+    // second run, after the other dates (HireAgain).
+    let fatal = |state: &str| InjectedFault {
+        state: state.into(),
+        nth: 1 + 3 * u32::from(state == "Hire"),
         error: "Fatal".into(),
     };
-    let failure = run_hr(&env.ctx, "2026-11-07", input, vec![fatal])
-        .await
-        .unwrap_err();
-    assert_eq!(failure.error, "DatesFailed", "{failure:?}");
-    assert!(
-        failure
-            .cause
-            .starts_with(r#"dates failed: ["2026-11-04"] (errors ["Fatal"]) of 7 planned"#),
-        "{failure:?}"
+    let execution = run_hr_report(
+        &env.ctx,
+        "2026-11-07",
+        input,
+        vec![fatal("Hire"), fatal("HireAgain")],
+    )
+    .await;
+    let failure = execution.output.clone().unwrap_err();
+    // The execution fails in the failed date's own step, where a redrive resumes it.
+    assert_eq!(failure.error, "Fatal", "{failure:?}");
+    let second_runs: Vec<&str> = entered_tasks(&execution)
+        .filter(|s| s.ends_with("Again"))
+        .collect();
+    assert_eq!(
+        second_runs,
+        ["HireAgain"],
+        "only the failed date runs again"
     );
 
     // The other six dates loaded and succeeded; the fourth is failed in the ledger.
@@ -102,6 +130,22 @@ async fn a_failing_date_fails_alone_and_the_next_run_picks_it_up() {
     assert_eq!(output["dates_run"], json!(2), "{output}");
     assert_eq!(latest_status(&env.ctx, "2026-11-04").await, "succeeded");
     assert!(scalar(&env.ctx, missing).await > 0);
+    // The snapshots written while 2026-11-04 was missing were refreshed when it loaded: each
+    // holds everyone hired up to its date, the late date included.
+    for day in ["2026-11-05", "2026-11-07"] {
+        let csv = download(&env.ctx, &export_key(date(day))).await;
+        let lines = csv.iter().filter(|&&b| b == b'\n').count() as i64;
+        let hired = scalar(
+            &env.ctx,
+            &format!("SELECT count(*) FROM hr.employees WHERE hire_date <= '{day}'"),
+        )
+        .await;
+        assert_eq!(
+            lines,
+            hired + 1,
+            "{day}: header + every employee hired up to it"
+        );
+    }
     assert_eq!(
         planned(&env.ctx, "2026-11-09").await,
         vec![date("2026-11-09")]

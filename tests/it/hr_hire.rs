@@ -1,10 +1,11 @@
 //! The hire stage against a real PostgreSQL: deterministic, idempotent, clean, honest about
 //! rejects, all-or-nothing when the connection dies, and strict about its input.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use etl_cli::functions::call_in_process;
-use etl_core::stages::hr_hire::{self, HireEvent};
+use etl_core::stages::hr_hire::{self, HireEvent, HireOptions};
 use etl_core::{ErrorKind, Service};
 use integration_tests::{scalar, TestEnv};
 use serde_json::json;
@@ -172,7 +173,7 @@ async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                   WHERE datname = current_database() AND pid <> pg_backend_pid()
-                    AND query LIKE 'COPY hire_staging%'",
+                    AND query LIKE 'COPY hr.employees%'",
                 &[],
             )
             .await
@@ -200,5 +201,266 @@ async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
     assert_eq!(
         count(&env, "SELECT count(*) FROM hr.employees").await,
         retry.loaded as i64
+    );
+}
+
+/// Every column a load decides (ids included, not `loaded_at`), row by row, per batch; and the
+/// rejects.
+async fn full_fingerprint(env: &TestEnv, filter: &str) -> (String, String) {
+    let client = env.ctx.postgres().await.unwrap();
+    let employees: Option<String> = client
+        .query_one(
+            &format!(
+                "SELECT md5(string_agg(concat_ws('|', employee_id, logical_date, batch_seed, batch_index,
+                        full_name, job_title, department, email, salary, hire_date), ','
+                        ORDER BY logical_date, batch_seed, batch_index))
+                   FROM hr.employees WHERE {filter}"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let rejects: Option<String> = client
+        .query_one(
+            &format!(
+                "SELECT md5(string_agg(concat_ws('|', logical_date, batch_seed, batch_index, record::text, reason), ','
+                        ORDER BY logical_date, batch_seed, batch_index))
+                   FROM hr.employee_rejects WHERE {filter}"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    (employees.unwrap_or_default(), rejects.unwrap_or_default())
+}
+
+fn threads(n: usize) -> HireOptions {
+    HireOptions {
+        generator_threads: NonZeroUsize::new(n),
+    }
+}
+
+#[tokio::test]
+async fn one_or_many_generator_threads_load_the_same_rows() {
+    // Several chunks, the last one short; each load in a fresh database, so both batches get
+    // the first id block.
+    let mut fingerprints = Vec::new();
+    for n in [1, 3] {
+        let env = migrated().await;
+        let out = hr_hire::run_with(&env.ctx, event("2026-11-20", 30_001, 5), threads(n))
+            .await
+            .unwrap();
+        assert_eq!(out.loaded + out.rejected, 30_001, "{n} threads: {out:?}");
+        assert!(out.rejected > 0);
+        fingerprints.push((out, full_fingerprint(&env, "true").await));
+    }
+    assert_eq!(fingerprints[0], fingerprints[1]);
+}
+
+/// Each row's physical identity: a row rewritten by an UPDATE or re-inserted has another.
+async fn row_versions(env: &TestEnv, filter: &str) -> Vec<(i64, String)> {
+    env.ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query(
+            &format!(
+                "SELECT employee_id, xmin::text || ctid::text FROM hr.employees WHERE {filter} ORDER BY employee_id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rerun_replaces_exactly_its_batch_and_nothing_else() {
+    let env = migrated().await;
+    let batch = "logical_date = '2026-11-21' AND batch_seed = 1";
+    let others = "NOT (logical_date = '2026-11-21' AND batch_seed = 1)";
+    for (date, seed) in [
+        ("2026-11-20", 1),
+        ("2026-11-21", 1),
+        ("2026-11-21", 2), // another batch of the same day
+        ("2026-11-22", 1),
+    ] {
+        hr_hire::run(&env.ctx, event(date, 3000, seed))
+            .await
+            .unwrap();
+    }
+    let loaded = full_fingerprint(&env, batch).await;
+    let ids: Vec<i64> = row_versions(&env, batch)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let others_before = (
+        full_fingerprint(&env, others).await,
+        row_versions(&env, others).await,
+    );
+
+    // Damage the batch the ways an operator or a bug might: a row gone, a row edited, a
+    // stray reject, a row that no run of the batch makes.
+    let client = env.ctx.postgres().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "DELETE FROM hr.employees WHERE {batch} AND batch_index = 10;
+             UPDATE hr.employees SET full_name = 'Edited' WHERE {batch} AND batch_index = 11;
+             DELETE FROM hr.employee_rejects WHERE {batch};
+             INSERT INTO hr.employee_rejects (logical_date, batch_seed, batch_index, record, reason)
+                  VALUES ('2026-11-21', 1, 99999, '{{}}', 'stray');
+             INSERT INTO hr.employees (logical_date, batch_seed, batch_index, full_name, job_title,
+                                       department, email, salary, hire_date)
+                  VALUES ('2026-11-21', 1, 5000, 'Stray', 'x', 'x', 'x@x.es', 1, '2026-11-21');"
+        ))
+        .await
+        .unwrap();
+
+    let again = hr_hire::run(&env.ctx, event("2026-11-21", 3000, 1))
+        .await
+        .unwrap();
+    assert_eq!(full_fingerprint(&env, batch).await, loaded, "not restored");
+    let after = row_versions(&env, batch).await;
+    assert_eq!(
+        after.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        ids,
+        "employee ids changed: search documents would be duplicated"
+    );
+    assert_eq!(again.loaded, 1, "only the deleted row is new: {again:?}");
+    assert_eq!(again.already_present + again.loaded + again.rejected, 3000);
+    assert_eq!(
+        (
+            full_fingerprint(&env, others).await,
+            row_versions(&env, others).await
+        ),
+        others_before,
+        "a row of another batch was touched"
+    );
+
+    // Fewer rows: the ones beyond the new count go; more: they come back with the same ids.
+    hr_hire::run(&env.ctx, event("2026-11-21", 1000, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &env,
+            &format!("SELECT count(*) FROM hr.employees WHERE {batch} AND batch_index >= 1000")
+        )
+        .await,
+        0
+    );
+    hr_hire::run(&env.ctx, event("2026-11-21", 3000, 1))
+        .await
+        .unwrap();
+    assert_eq!(full_fingerprint(&env, batch).await, loaded);
+    assert_eq!(
+        row_versions(&env, others).await,
+        others_before.1,
+        "a row of another batch was touched"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_loaded_before_id_blocks_keeps_its_ids() {
+    let env = migrated().await;
+    hr_hire::run(&env.ctx, event("2026-11-19", 2000, 4))
+        .await
+        .unwrap();
+    // What a load by an earlier build looks like: identity ids (clear of the ones the
+    // identity will hand out next, as real ones are), no registered block, and (an earlier
+    // run with a smaller count) some rows missing.
+    let batch = "logical_date = '2026-11-19' AND batch_seed = 4";
+    let client = env.ctx.postgres().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE TEMP TABLE legacy AS SELECT * FROM hr.employees WHERE {batch};
+             DELETE FROM hr.employees WHERE {batch};
+             INSERT INTO hr.employees OVERRIDING SYSTEM VALUE
+                  SELECT 100000 + 3 * batch_index, logical_date, batch_seed, batch_index, full_name,
+                         job_title, department, email, salary, hire_date, loaded_at
+                    FROM legacy;
+             DELETE FROM hr.hire_batches WHERE {batch};
+             DELETE FROM hr.employees WHERE {batch} AND batch_index >= 1500;"
+        ))
+        .await
+        .unwrap();
+    let kept = row_versions(&env, batch).await;
+
+    let again = hr_hire::run(&env.ctx, event("2026-11-19", 2000, 4))
+        .await
+        .unwrap();
+    assert_eq!(again.already_present as usize, kept.len(), "{again:?}");
+    assert_eq!(again.loaded + again.already_present + again.rejected, 2000);
+    let now = row_versions(&env, batch).await;
+    assert!(
+        kept.iter().all(|row| now.contains(row)),
+        "the legacy rows were rewritten"
+    );
+    assert_eq!(now.len(), kept.len() + again.loaded as usize);
+    let id_base: Option<i64> = client
+        .query_one(
+            &format!("SELECT id_base FROM hr.hire_batches WHERE {batch}"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(id_base, None, "a legacy batch has no id block");
+
+    // And a re-run adds nothing.
+    let third = hr_hire::run(&env.ctx, event("2026-11-19", 2000, 4))
+        .await
+        .unwrap();
+    assert_eq!(third.loaded, 0);
+    assert_eq!(row_versions(&env, batch).await, now);
+}
+
+#[tokio::test]
+async fn a_replace_killed_mid_load_leaves_the_previous_load() {
+    let env = migrated().await;
+    hr_hire::run(&env.ctx, event("2026-11-18", 50_000, 3))
+        .await
+        .unwrap();
+    let before = (
+        full_fingerprint(&env, "true").await,
+        row_versions(&env, "true").await,
+    );
+
+    let ctx = env.ctx.clone();
+    let load =
+        tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-18", 400_000, 3)).await });
+    let admin = env.ctx.postgres().await.unwrap();
+    let mut killed = false;
+    for _ in 0..200 {
+        let rows = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    AND query LIKE 'COPY hr.employees%'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if rows.iter().any(|r| r.get::<_, bool>(0)) {
+            killed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(killed, "never saw the COPY running");
+    let err = load.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
+    assert_eq!(
+        (
+            full_fingerprint(&env, "true").await,
+            row_versions(&env, "true").await
+        ),
+        before,
+        "the killed load changed the date"
     );
 }

@@ -131,12 +131,10 @@ async fn a_failing_date_is_recorded_in_the_ledger_then_fails_the_execution() {
     let failure = run_hr(&env.ctx, "2026-11-25", json!({"params": {"count": 0}}))
         .await
         .unwrap_err();
-    // The date's own error is in the ledger; the execution fails naming the date.
-    assert_eq!(failure.error, "DatesFailed", "{failure:?}");
-    assert!(
-        failure.cause.contains("2026-11-25") && failure.cause.contains("InvalidInput"),
-        "{failure:?}"
-    );
+    // The date's own error is in the ledger; its second run fails the same way, and the
+    // execution fails in that step (where a redrive would resume it).
+    assert_eq!(failure.error, "InvalidInput", "{failure:?}");
+    assert!(failure.cause.contains("count"), "{failure:?}");
     let client = env.ctx.postgres().await.unwrap();
     let row = client
         .query_one(
@@ -148,15 +146,18 @@ async fn a_failing_date_is_recorded_in_the_ledger_then_fails_the_execution() {
     assert_eq!(row.get::<_, String>(0), "failed");
     assert_eq!(row.get::<_, String>(1), "InvalidInput");
     assert!(row.get::<_, String>(2).contains("count"));
-    let hire: String = client
-        .query_one(
-            "SELECT status FROM etl.runs WHERE pipeline = 'hr' AND stage = 'hire'",
+    // Both runs of the date's Hire (Hire, then HireAgain) failed.
+    let hires: Vec<String> = client
+        .query(
+            "SELECT status FROM etl.runs WHERE pipeline = 'hr' AND stage = 'hire' ORDER BY attempt",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(hire, "failed");
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(hires, ["failed", "failed"]);
     // A failed date is not "missing" for reprocess=none, but is for reprocess=failed.
     let d = date("2026-11-25");
     assert!(ledger::dates_to_run(&env.ctx, "hr", d, d, Reprocess::None)

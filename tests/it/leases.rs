@@ -56,7 +56,7 @@ async fn kill_mid_hire(env: &TestEnv, date: &str, execution: &str) {
         tokio::spawn(async move { hr_hire::run(&stage_ctx, event).await });
     let admin = env.ctx.postgres().await.unwrap();
     let copying = "SELECT count(*) FROM pg_stat_activity
-                    WHERE datname = current_database() AND query LIKE 'COPY hire_staging%'";
+                    WHERE datname = current_database() AND query LIKE 'COPY hr.employees%'";
     let mut seen = false;
     for _ in 0..300 {
         if admin
@@ -79,7 +79,7 @@ async fn kill_mid_hire(env: &TestEnv, date: &str, execution: &str) {
     admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE datname = current_database() AND query LIKE 'COPY hire_staging%'",
+              WHERE datname = current_database() AND query LIKE 'COPY hr.employees%'",
             &[],
         )
         .await

@@ -3,7 +3,7 @@
 
 use etl_core::stages::hr_schema::{self, SchemaEvent};
 use etl_core::{ErrorKind, Service};
-use integration_tests::TestEnv;
+use integration_tests::{all_migrations, TestEnv};
 
 /// Every column and index of our schemas: what "the schema changed" means.
 async fn schema_fingerprint(env: &TestEnv) -> Vec<String> {
@@ -50,7 +50,13 @@ async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
     let first = hr_schema::run(&env.ctx, SchemaEvent::default())
         .await
         .unwrap();
-    assert_eq!(first.migrations.applied, vec![1, 2, 3, 4]);
+    let every = all_migrations();
+    assert_eq!(
+        every,
+        (1..=every.len() as i32).collect::<Vec<_>>(),
+        "versions are 1, 2, 3…"
+    );
+    assert_eq!(first.migrations.applied, every);
     assert_eq!(first.migrations.already_applied, 0);
     let after_first = schema_fingerprint(&env).await;
     for expected in [
@@ -62,6 +68,7 @@ async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
         "etl.runs.status text",
         "etl.runs.rows_rejected bigint",
         "etl.leases.expires_at timestamp with time zone",
+        "etl.executions.journal jsonb",
         "etl.schema_migrations.checksum text",
     ] {
         assert!(
@@ -77,8 +84,8 @@ async fn schema_stage_creates_everything_later_stages_need_and_is_idempotent() {
         .await
         .unwrap();
     assert!(second.migrations.applied.is_empty());
-    assert_eq!(second.migrations.already_applied, 4);
-    assert_eq!(second.migrations.schema_version, 4);
+    assert_eq!(second.migrations.already_applied, every.len());
+    assert_eq!(second.migrations.schema_version, every.len() as i32);
     assert_eq!(
         schema_fingerprint(&env).await,
         after_first,
@@ -98,7 +105,7 @@ async fn concurrent_runs_apply_each_migration_exactly_once() {
     applied.sort_unstable();
     assert_eq!(
         applied,
-        vec![1, 2, 3, 4],
+        all_migrations(),
         "each migration must be applied by exactly one run"
     );
 }

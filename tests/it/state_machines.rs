@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use asl::Event;
 use etl_cli::runner::{load_machine, run_machine, RunReport};
 use etl_core::Service;
-use integration_tests::{context, env_source, in_process, repo_root, template, TestEnv};
+use integration_tests::{
+    all_migrations, context, env_source, in_process, repo_root, template, TestEnv,
+};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -48,7 +50,7 @@ fn every_definition_file_is_deployed_and_loads_with_its_substitutions() {
 async fn hr_setup_runs_end_to_end_and_twice_changes_nothing() {
     let env = TestEnv::new(&[Service::Postgres]).await;
     let template = template();
-    for applied in [json!([1, 2, 3, 4]), json!([])] {
+    for applied in [json!(all_migrations()), json!([])] {
         let run = run_machine(
             &env.ctx,
             &template,
@@ -59,7 +61,7 @@ async fn hr_setup_runs_end_to_end_and_twice_changes_nothing() {
         .unwrap();
         assert_eq!(
             run.output.unwrap(),
-            json!({"logical_date": "2026-11-25", "schema": {"schema_version": 4, "applied": applied}})
+            json!({"logical_date": "2026-11-25", "schema": {"schema_version": all_migrations().len(), "applied": applied}})
         );
     }
 }

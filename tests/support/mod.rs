@@ -3,8 +3,11 @@
 //! `cargo lambda watch` as a child process, and the real `etl` binary ([`cli`]).
 
 pub mod cli;
+pub mod fault_proxy;
 pub mod iam;
 pub mod marketing;
+pub mod proxy;
+pub mod sfn_redrive_mock;
 pub mod sigv4_proxy;
 
 use std::net::TcpStream;
@@ -204,18 +207,27 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new(services: &[Service]) -> Self {
-        Self::build(services, false).await
+        Self::build(services, false, &[]).await
     }
 
     /// Also a fresh S3 bucket and Elasticsearch index prefix, removed when the test ends.
     pub async fn with_lake(services: &[Service]) -> Self {
-        Self::build(services, true).await
+        Self::build(services, true, &[]).await
     }
 
-    async fn build(services: &[Service], lake: bool) -> Self {
+    /// [`TestEnv::with_lake`] with some settings replaced, e.g. `AWS_ENDPOINT_URL` and
+    /// `ELASTICSEARCH_URL` pointing at proxies in front of the services.
+    pub async fn with_lake_and(services: &[Service], settings: &[(&str, &str)]) -> Self {
+        Self::build(services, true, settings).await
+    }
+
+    async fn build(services: &[Service], lake: bool, settings: &[(&str, &str)]) -> Self {
         let env = env_source();
         let db = TestDatabase::create(&env).await;
         let mut env = env.with("DATABASE_URL", &db.url);
+        for (name, value) in settings {
+            env = env.with(name, value);
+        }
         let suffix = unique_suffix().replace('_', "-");
         if lake {
             env = env
@@ -281,6 +293,14 @@ impl Drop for Scratch {
             }
         });
     }
+}
+
+/// Every migration's version, in order: what a fresh database gets applied.
+pub fn all_migrations() -> Vec<i32> {
+    etl_core::migrations::MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .collect()
 }
 
 /// The first column of the first row of a query, as an integer.

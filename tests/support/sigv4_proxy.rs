@@ -7,20 +7,15 @@
 //! (`aws_sigv4::sign::v4`). The canonical request is rebuilt from the request as it arrived,
 //! so what the client signed and what its HTTP stack sent must agree.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
-use hyper::server::conn::http1;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, StatusCode};
 use sha2::Digest;
-use tokio::net::TcpListener;
+
+use crate::proxy::{forward, receive, respond, serve, ProxyResponse};
 
 /// The access key AWS's SigV4 test suite uses, and its secret.
 pub const ACCESS_KEY: &str = "AKIDEXAMPLE";
@@ -72,8 +67,6 @@ pub struct SigV4Proxy {
 impl SigV4Proxy {
     /// Listens on a free local port and forwards accepted requests to `upstream`.
     pub async fn start(upstream: &str, expected: Expected) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
@@ -81,25 +74,12 @@ impl SigV4Proxy {
             seen: Arc::clone(&seen),
             client: reqwest::Client::new(),
         });
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(state.handle(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self {
-            url: format!("http://{addr}"),
-            seen,
-            task,
-        }
+        let (url, task) = serve(move |request| {
+            let state = Arc::clone(&state);
+            async move { state.handle(request).await }
+        })
+        .await;
+        Self { url, seen, task }
     }
 
     /// Every request received so far.
@@ -122,13 +102,8 @@ struct State {
 }
 
 impl State {
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let (parts, body) = request.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(http_body_util::Collected::to_bytes)
-            .unwrap_or_default();
+    async fn handle(&self, request: Request<Incoming>) -> ProxyResponse {
+        let (parts, body) = receive(request).await;
         let path = parts.uri.path().to_string();
         let query = parts.uri.query().unwrap_or_default().to_string();
         let verdict = verify(
@@ -142,46 +117,15 @@ impl State {
         );
         self.seen.lock().unwrap().push(Seen {
             method: parts.method.to_string(),
-            path: path.clone(),
+            path,
             security_token: header(&parts.headers, "x-amz-security-token").map(str::to_string),
             verdict: verdict.clone(),
         });
         if let Err(reason) = verdict {
             let body = serde_json::json!({ "message": reason }).to_string();
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() = StatusCode::FORBIDDEN;
-            return response;
+            return respond(StatusCode::FORBIDDEN, &[], body);
         }
-        let target = match query.as_str() {
-            "" => format!("{}{path}", self.upstream),
-            q => format!("{}{path}?{q}", self.upstream),
-        };
-        let mut forward = self.client.request(parts.method.clone(), target).body(body);
-        for (name, value) in &parts.headers {
-            if name != "host" && name != "content-length" {
-                forward = forward.header(name, value);
-            }
-        }
-        match forward.send().await {
-            Ok(upstream) => {
-                let status = upstream.status();
-                let headers = upstream.headers().clone();
-                let bytes = upstream.bytes().await.unwrap_or_default();
-                let mut response = Response::new(Full::new(bytes));
-                *response.status_mut() = status;
-                for (name, value) in &headers {
-                    if name != "transfer-encoding" && name != "connection" {
-                        response.headers_mut().insert(name, value.clone());
-                    }
-                }
-                response
-            }
-            Err(err) => {
-                let mut response = Response::new(Full::new(Bytes::from(err.to_string())));
-                *response.status_mut() = StatusCode::BAD_GATEWAY;
-                response
-            }
-        }
+        forward(&self.client, &self.upstream, &parts, body).await
     }
 }
 

@@ -13,11 +13,11 @@ use serde_json::{json, Map, Value};
 use crate::item_store::ItemStore;
 use crate::limits::{self, check_payload, History, Payload};
 use crate::map_run::MapRun;
-use crate::redrive::{self, Journal, Recorder, Redrive, Step};
 use crate::model::{
     ChoiceState, FailState, Flow, Io, Machine, MapState, ParallelState, PassState, State,
     SucceedState, TaskState, WaitState,
 };
+use crate::redrive::{self, Journal, Recorder, Redrive, Step};
 use crate::template::{assign, expand, place, read, select, Roots};
 use crate::variables::{check_sizes, Variables};
 use crate::{choice, errors, intrinsics, Event, Failure, TaskInvoker, TaskRequest};
@@ -363,7 +363,10 @@ impl Runner {
                         output: step.output,
                         assigned: step.assigned,
                     },
-                    None => self.enter_state(machine, state, &name, &key, input, &item, &vars).await?,
+                    None => {
+                        self.enter_state(machine, state, &name, &key, input, &item, &vars)
+                            .await?
+                    }
                 };
                 self.recorder.record(
                     key,

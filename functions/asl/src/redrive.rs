@@ -76,11 +76,15 @@ pub struct Redrive {
 /// Why an execution cannot be redriven: the service's `ExecutionNotRedrivable` conditions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotRedrivable {
-    #[error("execution {0} succeeded: only failed, timed-out or aborted executions can be redriven")]
+    #[error(
+        "execution {0} succeeded: only failed, timed-out or aborted executions can be redriven"
+    )]
     Succeeded(String),
     #[error("execution {0} is still running")]
     Running(String),
-    #[error("execution {name} ended {ended}, more than 14 days ago: redrive is limited to 14 days")]
+    #[error(
+        "execution {name} ended {ended}, more than 14 days ago: redrive is limited to 14 days"
+    )]
     TooOld { name: String, ended: DateTime<Utc> },
     #[error("execution {name} was redriven {count} times: the service's limit is 1,000")]
     TooManyRedrives { name: String, count: u32 },
@@ -202,9 +206,8 @@ mod tests {
     fn only_recent_unsuccessful_executions_with_room_left_are_redrivable() {
         let now = at("2026-12-06T12:00:00Z");
         let ended = at("2026-12-01T00:00:00Z");
-        let check = |status, stop, count, events| {
-            check_redrivable("x", status, stop, now, count, events)
-        };
+        let check =
+            |status, stop, count, events| check_redrivable("x", status, stop, now, count, events);
         assert_eq!(check(Ended::Unsuccessful, ended, 0, 100), Ok(()));
         assert!(matches!(
             check(Ended::Succeeded, ended, 0, 100),
@@ -258,6 +261,9 @@ mod tests {
         let text = serde_json::to_string(&recorder.journal()).unwrap();
         assert_eq!(text, r#"{"A":{"next":"B","output":{"x":1}}}"#);
         let back: Journal = serde_json::from_str(&text).unwrap();
-        assert_eq!(Recorder::replaying(back).replayed("A"), recorder.journal().get("A").cloned());
+        assert_eq!(
+            Recorder::replaying(back).replayed("A"),
+            recorder.journal().get("A").cloned()
+        );
     }
 }

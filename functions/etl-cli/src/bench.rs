@@ -1,10 +1,13 @@
-//! `etl bench hr`: hires N employees (generate + clean + load) and syncs them to
-//! Elasticsearch, timing each phase and reading the process's peak memory.
+//! `etl bench <target>`: times a pipeline's phases against the ceiling of the service they
+//! use, reading the process's peak memory, and sums each workload up as one line: ours, the
+//! ceiling, and their ratio ([`WORKLOADS`]).
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use elasticsearch::http::Method;
+use etl_core::hr::binary_copy::COLUMNS;
 use etl_core::search::index::{call, EMPLOYEES};
 use etl_core::stages::hr_hire::{self, HireEvent};
 use etl_core::stages::hr_schema::{self, SchemaEvent};
@@ -31,6 +34,13 @@ pub struct Phase {
     pub rows_per_second: f64,
     /// Peak resident memory during the phase, MiB (Linux `VmHWM`, reset per phase).
     pub peak_rss_mib: Option<f64>,
+    /// How the phase was measured, when that varies (the hire ceiling's client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// PostgreSQL WAL written during the phase, MiB: the whole cluster's, so anything else
+    /// running on it counts too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_mib: Option<f64>,
 }
 
 /// Starts a phase's peak-RSS measurement afresh, best effort: first hands the heap that
@@ -74,7 +84,14 @@ impl std::fmt::Display for Phase {
             self.seconds,
             self.rows_per_second,
             mib_or_unknown(self.peak_rss_mib, 0)
-        )
+        )?;
+        if let Some(wal) = self.wal_mib {
+            write!(f, "  WAL {wal:.0} MiB")?;
+        }
+        match &self.note {
+            Some(note) => write!(f, "  ({note})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -97,17 +114,67 @@ where
         seconds,
         rows_per_second: rows as f64 / seconds.max(1e-9),
         peak_rss_mib: peak_rss_mib(),
+        note: None,
+        wal_mib: None,
     })
 }
 
-pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
+/// Phase names. [`WORKLOADS`] pairs them; a child process of `--runs N` reports them back.
+pub const HIRE: &str = "hire (generate + clean + COPY, one transaction)";
+pub const HIRE_CEILING: &str = "hire ceiling: \\copy of the same rows as CSV";
+pub const HIRE_AGAIN: &str = "hire again (a re-run: the batch replaced)";
+pub const SYNC: &str = "sync (PostgreSQL → bulk → Elasticsearch)";
+pub const CLICKSTREAM_INDEX: &str = "simulate + bulk index (the stage's path)";
+pub const CLICKSTREAM_CEILING: &str = "server ceiling (pre-built NDJSON, same client)";
+pub const MARKETING_PIPELINE: &str = "pipeline end to end (sum of the stages)";
+pub const MARKETING_CEILING: &str = "S3 ceiling for the same bytes (sum)";
+
+/// Who sends the hire ceiling's CSV.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CeilingClient {
+    /// psql when it is on PATH, else in process.
+    #[default]
+    Auto,
+    /// `psql -c '\copy … FROM file (FORMAT csv)'`: the issue's ceiling, libpq's COPY loop.
+    Psql,
+    /// `COPY … FROM STDIN (FORMAT csv)` from this process, over the same kind of connection.
+    InProcess,
+}
+
+impl std::fmt::Display for CeilingClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        match self.to_possible_value() {
+            Some(value) => f.write_str(value.get_name()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What `etl bench hr` runs.
+#[derive(Debug, Clone)]
+pub struct HrOptions {
+    pub rows: u64,
+    /// Also time the sync to Elasticsearch (slow against osmem: ≈ 2k docs/s).
+    pub sync: bool,
+    pub ceiling: CeilingClient,
+}
+
+/// `etl bench hr`: the hire stage, then the ceiling for the same rows — the rows it loaded,
+/// dumped as CSV and loaded again by a plain COPY with no idempotency, no generation and no
+/// rejects — then a re-run of the stage over them, then (optionally) the sync. Before each
+/// timed load the date's rows are deleted, the table vacuumed and a checkpoint taken, so both
+/// sides start from the same table and neither pays for the other's dead rows or WAL.
+pub async fn hr(ctx: &Context, options: &HrOptions) -> Result<Vec<Phase>, StageError> {
     let date = bench_date()?;
     hr_schema::run(ctx, SchemaEvent::default()).await?;
+    let ceiling_client = resolve_ceiling_client(options.ceiling)?;
     // Start from nothing for this date, so the load really inserts every row.
     let client = ctx.postgres().await?;
     for delete in [
         "DELETE FROM hr.employees WHERE logical_date = $1",
         "DELETE FROM hr.employee_rejects WHERE logical_date = $1",
+        "DELETE FROM hr.hire_batches WHERE logical_date = $1",
         "DELETE FROM etl.runs WHERE logical_date = $1",
     ] {
         client
@@ -115,46 +182,307 @@ pub async fn hr(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageError> {
             .await
             .map_err(StageError::postgres)?;
     }
-    drop(client);
+    settle(&client).await?;
     let index = ctx.index_name(EMPLOYEES.name);
-    // A missing index is fine: there is nothing to delete.
-    let _ = call(
-        ctx.elasticsearch()?,
-        Method::Delete,
-        &format!("/{index}"),
-        None,
-    )
-    .await;
+    if options.sync {
+        // A missing index is fine: there is nothing to delete.
+        let _ = call(
+            ctx.elasticsearch()?,
+            Method::Delete,
+            &format!("/{index}"),
+            None,
+        )
+        .await;
+    }
+    let event = HireEvent {
+        logical_date: date,
+        count: options.rows,
+        locale: None,
+        seed: 0,
+        execution: Some("bench".into()),
+    };
+    // Rows stored, on both sides: the ceiling loads what the stage loaded, not its rejects.
+    let stored = |o: &hr_hire::HireOutput| o.loaded + o.already_present;
 
-    let hire = timed(
-        "hire (generate + clean + COPY + merge)",
-        |o: &hr_hire::HireOutput| o.generated,
-        hr_hire::run(
-            ctx,
-            HireEvent {
-                logical_date: date,
-                count: rows,
-                locale: None,
-                seed: 0,
-                execution: Some("bench".into()),
-            },
-        ),
-    )
-    .await?;
-    let sync = timed(
-        "sync (PostgreSQL → bulk → Elasticsearch)",
-        |o: &hr_sync::SyncOutput| o.indexed,
-        hr_sync::run(
-            ctx,
-            SyncEvent {
-                logical_date: date,
-                full: false,
-                execution: Some("bench".into()),
-            },
-        ),
-    )
-    .await?;
-    Ok(vec![hire, sync])
+    let wal = wal_position(&client).await?;
+    let mut hire = timed(HIRE, stored, hr_hire::run(ctx, event.clone())).await?;
+    hire.wal_mib = Some(wal_since(&client, wal).await?);
+    let csv = TempCsv::dump(&client, date).await?;
+    client
+        .execute(
+            "DELETE FROM hr.employees WHERE logical_date = $1",
+            &[&date.date()],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    settle(&client).await?;
+    let wal = wal_position(&client).await?;
+    let mut ceiling = copy_ceiling(ctx, &client, &csv.path, &ceiling_client, date).await?;
+    ceiling.wal_mib = Some(wal_since(&client, wal).await?);
+    settle(&client).await?;
+    // The registered batch is still there, so this replaces the ceiling's (identical) rows.
+    let wal = wal_position(&client).await?;
+    let mut again = timed(HIRE_AGAIN, stored, hr_hire::run(ctx, event)).await?;
+    again.wal_mib = Some(wal_since(&client, wal).await?);
+    drop(csv);
+    let mut phases = vec![hire, ceiling, again];
+    if options.sync {
+        phases.push(
+            timed(
+                SYNC,
+                |o: &hr_sync::SyncOutput| o.indexed,
+                hr_sync::run(
+                    ctx,
+                    SyncEvent {
+                        logical_date: date,
+                        full: false,
+                        execution: Some("bench".into()),
+                    },
+                ),
+            )
+            .await?,
+        );
+    }
+    Ok(phases)
+}
+
+/// Puts the table in the same state before each timed load: dead rows gone, a fresh
+/// checkpoint (otherwise one started by the previous load's WAL lands in the next load).
+/// CHECKPOINT needs superuser or `pg_checkpoint`; without either it is skipped.
+async fn settle(client: &etl_core::clients::PgClient) -> Result<(), StageError> {
+    client
+        .batch_execute("VACUUM hr.employees")
+        .await
+        .map_err(StageError::postgres)?;
+    if let Err(err) = client.batch_execute("CHECKPOINT").await {
+        tracing::debug!(error = %err, "no checkpoint before the timed load");
+    }
+    Ok(())
+}
+
+/// Where the WAL is now.
+async fn wal_position(client: &etl_core::clients::PgClient) -> Result<String, StageError> {
+    Ok(client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .map_err(StageError::postgres)?
+        .get(0))
+}
+
+/// WAL written since `from`, MiB.
+async fn wal_since(client: &etl_core::clients::PgClient, from: String) -> Result<f64, StageError> {
+    let bytes: f64 = client
+        .query_one(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)::float8",
+            &[&from],
+        )
+        .await
+        .map_err(StageError::postgres)?
+        .get(0);
+    Ok(bytes / (1024.0 * 1024.0))
+}
+
+/// The hire ceiling's client, resolved.
+#[derive(Debug, Clone)]
+enum ResolvedCeiling {
+    Psql(PathBuf),
+    InProcess,
+}
+
+fn resolve_ceiling_client(wanted: CeilingClient) -> Result<ResolvedCeiling, StageError> {
+    let psql = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("psql"))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    match wanted {
+        CeilingClient::InProcess => Ok(ResolvedCeiling::InProcess),
+        CeilingClient::Auto => Ok(psql().map_or(ResolvedCeiling::InProcess, ResolvedCeiling::Psql)),
+        CeilingClient::Psql => psql()
+            .map(ResolvedCeiling::Psql)
+            .ok_or_else(|| StageError::Internal("--ceiling-client psql: no psql on PATH".into())),
+    }
+}
+
+/// The date's rows as CSV in a temporary file, removed when dropped.
+struct TempCsv {
+    path: PathBuf,
+}
+
+impl TempCsv {
+    async fn dump(
+        client: &etl_core::clients::PgClient,
+        date: LogicalDate,
+    ) -> Result<Self, StageError> {
+        use futures::TryStreamExt;
+        use tokio::io::AsyncWriteExt;
+
+        let csv = Self {
+            path: std::env::temp_dir().join(format!("etl-bench-hire-{}.csv", std::process::id())),
+        };
+        let io = |e: std::io::Error| {
+            StageError::Internal(format!("writing {}: {e}", csv.path.display()))
+        };
+        // COPY takes no parameters; the date is formatted by us, from a validated LogicalDate.
+        let sql = format!(
+            "COPY (SELECT {COLUMNS} FROM hr.employees WHERE logical_date = DATE '{}'
+                    ORDER BY employee_id) TO STDOUT (FORMAT csv)",
+            date.date()
+        );
+        let stream = client
+            .copy_out(sql.as_str())
+            .await
+            .map_err(StageError::postgres)?;
+        futures::pin_mut!(stream);
+        let mut file =
+            tokio::io::BufWriter::new(tokio::fs::File::create(&csv.path).await.map_err(io)?);
+        while let Some(bytes) = stream.try_next().await.map_err(StageError::postgres)? {
+            file.write_all(&bytes).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok(csv)
+    }
+}
+
+impl Drop for TempCsv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The ceiling: the CSV into `hr.employees` by one plain COPY (autocommit), timed from the
+/// start of the client to the end of the COPY; the rows are counted afterwards.
+async fn copy_ceiling(
+    ctx: &Context,
+    client: &etl_core::clients::PgClient,
+    csv: &Path,
+    how: &ResolvedCeiling,
+    date: LogicalDate,
+) -> Result<Phase, StageError> {
+    reset_peak_rss();
+    let started = Instant::now();
+    let (note, peak) = match how {
+        ResolvedCeiling::Psql(psql) => {
+            run_psql_copy(ctx, psql, csv).await?;
+            // psql's memory is its own; ours does not measure it.
+            ("psql \\copy".to_string(), None)
+        }
+        ResolvedCeiling::InProcess => {
+            copy_csv_in_process(client, csv).await?;
+            (
+                "COPY FROM STDIN (FORMAT csv), in process".to_string(),
+                peak_rss_mib(),
+            )
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let rows: i64 = client
+        .query_one(
+            "SELECT count(*) FROM hr.employees WHERE logical_date = $1",
+            &[&date.date()],
+        )
+        .await
+        .map_err(StageError::postgres)?
+        .get(0);
+    let rows = rows as u64;
+    Ok(Phase {
+        name: Cow::Borrowed(HIRE_CEILING),
+        rows,
+        seconds,
+        rows_per_second: rows as f64 / seconds.max(1e-9),
+        peak_rss_mib: peak,
+        note: Some(note),
+        wal_mib: None,
+    })
+}
+
+/// `psql \copy` with the connection settings of `ctx`, passed in libpq's environment
+/// variables (the password never on a command line).
+async fn run_psql_copy(ctx: &Context, psql: &Path, csv: &Path) -> Result<(), StageError> {
+    use tokio_postgres::config::Host;
+
+    let csv_path = csv.to_string_lossy();
+    if csv_path.contains('\'') {
+        return Err(StageError::Internal(format!(
+            "{csv_path}: a quote in the temporary path"
+        )));
+    }
+    let pg = &ctx.config.postgres;
+    let mut command = std::process::Command::new(psql);
+    command
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!(
+            "\\copy hr.employees ({COLUMNS}) FROM '{csv_path}' (FORMAT csv)"
+        ))
+        .env("PGAPPNAME", "etl-bench-ceiling")
+        .env("PGSSLMODE", pg.tls.mode.as_str())
+        .stdin(std::process::Stdio::null());
+    match pg.config.get_hosts().first() {
+        Some(Host::Tcp(host)) => command.env("PGHOST", host),
+        Some(Host::Unix(dir)) => command.env("PGHOST", dir),
+        None => &mut command,
+    };
+    if let Some(port) = pg.config.get_ports().first() {
+        command.env("PGPORT", port.to_string());
+    }
+    if let Some(user) = pg.config.get_user() {
+        command.env("PGUSER", user);
+    }
+    if let Some(dbname) = pg.config.get_dbname() {
+        command.env("PGDATABASE", dbname);
+    }
+    if let Some(password) = pg.config.get_password() {
+        command.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
+    }
+    if let Some(ca) = pg.tls.ca_files.first() {
+        command.env("PGSSLROOTCERT", &ca.path);
+    }
+    let status = tokio::task::spawn_blocking(move || command.status())
+        .await
+        .map_err(|e| StageError::Internal(format!("psql: {e}")))?
+        .map_err(|e| StageError::Internal(format!("starting psql: {e}")))?;
+    if !status.success() {
+        return Err(StageError::Internal(format!(
+            "psql \\copy failed ({status}): see its error above"
+        )));
+    }
+    Ok(())
+}
+
+/// The same COPY from this process: the file read in 1 MiB pieces, as psql streams it.
+async fn copy_csv_in_process(
+    client: &etl_core::clients::PgClient,
+    csv: &Path,
+) -> Result<(), StageError> {
+    use futures::SinkExt;
+    use tokio::io::AsyncReadExt;
+
+    let io = |e: std::io::Error| StageError::Internal(format!("reading {}: {e}", csv.display()));
+    let sql = format!("COPY hr.employees ({COLUMNS}) FROM STDIN (FORMAT csv)");
+    let sink = client
+        .copy_in::<_, bytes::Bytes>(sql.as_str())
+        .await
+        .map_err(StageError::postgres)?;
+    futures::pin_mut!(sink);
+    let mut file = tokio::fs::File::open(csv).await.map_err(io)?;
+    loop {
+        let mut buf = Vec::with_capacity(1 << 20);
+        let read = (&mut file)
+            .take(1 << 20)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(io)?;
+        if read == 0 {
+            break;
+        }
+        sink.send(bytes::Bytes::from(buf))
+            .await
+            .map_err(StageError::postgres)?;
+    }
+    sink.as_mut().finish().await.map_err(StageError::postgres)?;
+    Ok(())
 }
 
 /// `etl bench clickstream`: simulate → bulk-index `events` events, then the server's own
@@ -180,25 +508,21 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
         users: 50_000,
     };
 
-    let pipeline = timed(
-        "simulate + bulk index (the stage's path)",
-        |n: &u64| *n,
-        async {
-            let mut sink = BulkSink::new(es, &index, BulkConfig::default());
-            let mut sent = 0u64;
-            let mut session = 0u32;
-            while sent < events {
-                for e in simulation.session(session) {
-                    sink.push(e.event_id.clone(), &e).await?;
-                    sent += 1;
-                }
-                session += 1;
+    let pipeline = timed(CLICKSTREAM_INDEX, |n: &u64| *n, async {
+        let mut sink = BulkSink::new(es, &index, BulkConfig::default());
+        let mut sent = 0u64;
+        let mut session = 0u32;
+        while sent < events {
+            for e in simulation.session(session) {
+                sink.push(e.event_id.clone(), &e).await?;
+                sent += 1;
             }
-            let report = sink.finish().await?;
-            refresh(es, &index).await?;
-            Ok(report.indexed)
-        },
-    )
+            session += 1;
+        }
+        let report = sink.finish().await?;
+        refresh(es, &index).await?;
+        Ok(report.indexed)
+    })
     .await?;
 
     // The ceiling: the same documents, serialised beforehand, into a fresh index.
@@ -226,22 +550,18 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
     if in_body > 0 {
         bodies.push((body, in_body));
     }
-    let ceiling = timed(
-        "server ceiling (pre-built NDJSON, same client)",
-        |n: &u64| *n,
-        async {
-            let mut indexed = 0u64;
-            for (body, docs) in bodies {
-                let (status, _) = post_bulk(es, body).await?;
-                if !(200..300).contains(&status) {
-                    return Err(StageError::elasticsearch_status(status, "bulk"));
-                }
-                indexed += docs as u64;
+    let ceiling = timed(CLICKSTREAM_CEILING, |n: &u64| *n, async {
+        let mut indexed = 0u64;
+        for (body, docs) in bodies {
+            let (status, _) = post_bulk(es, body).await?;
+            if !(200..300).contains(&status) {
+                return Err(StageError::elasticsearch_status(status, "bulk"));
             }
-            refresh(es, &ceiling_index).await?;
-            Ok(indexed)
-        },
-    )
+            indexed += docs as u64;
+        }
+        refresh(es, &ceiling_index).await?;
+        Ok(indexed)
+    })
     .await?;
     let _ = call(es, Method::Delete, &format!("/{index}"), None).await;
     let _ = call(es, Method::Delete, &format!("/{ceiling_index}"), None).await;
@@ -266,10 +586,12 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
             seconds,
             rows_per_second: rows as f64 / seconds.max(1e-9),
             peak_rss_mib: None,
+            note: None,
+            wal_mib: None,
         }
     };
-    let pipeline_total = total("pipeline end to end (sum of the stages)", &stages);
-    let ceiling_total = total("S3 ceiling for the same bytes (sum)", &ceiling);
+    let pipeline_total = total(MARKETING_PIPELINE, &stages);
+    let ceiling_total = total(MARKETING_CEILING, &ceiling);
     Ok(stages
         .into_iter()
         .chain([pipeline_total])
@@ -514,6 +836,205 @@ pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
         .collect()
 }
 
+/// One summary line: our phase against the ceiling for the same work.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    pub name: &'static str,
+    pub ours: &'static str,
+    /// `None` until someone measures one; the line still shows ours.
+    pub ceiling: Option<&'static str>,
+}
+
+/// Every workload any `etl bench` reports, in the order the lines are printed. A benchmark
+/// target reports the workloads whose phases it ran. To add one, time its phases in the
+/// target's function and add its line here.
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "hr-hire",
+        ours: HIRE,
+        ceiling: Some(HIRE_CEILING),
+    },
+    Workload {
+        name: "hr-hire-again",
+        ours: HIRE_AGAIN,
+        ceiling: None,
+    },
+    Workload {
+        name: "hr-sync",
+        ours: SYNC,
+        ceiling: None,
+    },
+    Workload {
+        name: "clickstream",
+        ours: CLICKSTREAM_INDEX,
+        ceiling: Some(CLICKSTREAM_CEILING),
+    },
+    Workload {
+        name: "marketing",
+        ours: MARKETING_PIPELINE,
+        ceiling: Some(MARKETING_CEILING),
+    },
+];
+
+/// Smallest, median and largest of some values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.sort_by(f64::total_cmp);
+        Some(Self {
+            min: *values.first()?,
+            median: crate::stats::median(&values),
+            max: *values.last()?,
+        })
+    }
+}
+
+/// One side of a workload over the runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Side {
+    pub phase: Cow<'static, str>,
+    pub runs: usize,
+    pub rows: u64,
+    pub seconds: Spread,
+    pub rows_per_second: Spread,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Side {
+    fn of(name: &'static str, runs: &[Vec<Phase>]) -> Option<Self> {
+        let phases: Vec<&Phase> = runs
+            .iter()
+            .filter_map(|run| run.iter().find(|p| p.name == name))
+            .collect();
+        let first = phases.first()?;
+        Some(Self {
+            phase: Cow::Borrowed(name),
+            runs: phases.len(),
+            rows: first.rows,
+            seconds: Spread::of(phases.iter().map(|p| p.seconds).collect())?,
+            rows_per_second: Spread::of(phases.iter().map(|p| p.rows_per_second).collect())?,
+            note: first.note.clone(),
+        })
+    }
+}
+
+/// A workload over the runs: ours, the ceiling, and ours ÷ ceiling throughput per run (1.0
+/// is the ceiling; above it, faster than the ceiling).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadSummary {
+    pub workload: &'static str,
+    pub ours: Side,
+    pub ceiling: Option<Side>,
+    pub ratio: Option<Spread>,
+}
+
+/// The workloads the runs measured.
+pub fn workloads(runs: &[Vec<Phase>]) -> Vec<WorkloadSummary> {
+    WORKLOADS
+        .iter()
+        .filter_map(|w| {
+            let ours = Side::of(w.ours, runs)?;
+            let ceiling = w.ceiling.and_then(|c| Side::of(c, runs));
+            // Per run, so a run on a busier moment compares with its own ceiling.
+            let ratios: Vec<f64> = w
+                .ceiling
+                .map(|c| {
+                    runs.iter()
+                        .filter_map(|run| {
+                            let ours = run.iter().find(|p| p.name == w.ours)?;
+                            let ceiling = run.iter().find(|p| p.name == c)?;
+                            Some(ours.rows_per_second / ceiling.rows_per_second.max(1e-9))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(WorkloadSummary {
+                workload: w.name,
+                ours,
+                ceiling,
+                ratio: Spread::of(ratios),
+            })
+        })
+        .collect()
+}
+
+/// The summary lines: `workload ours ceiling ratio`, throughputs as medians over the runs.
+pub struct WorkloadTable<'a>(pub &'a [WorkloadSummary]);
+
+impl std::fmt::Display for WorkloadTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<16} {:>16} {:>16}  ratio (ours ÷ ceiling, median, min–max)",
+            "workload", "ours rows/s", "ceiling rows/s"
+        )?;
+        for w in self.0 {
+            let ceiling = w
+                .ceiling
+                .as_ref()
+                .map_or("-".to_string(), |c| thousands(c.rows_per_second.median));
+            let ratio = w.ratio.map_or("-".to_string(), |r| {
+                let runs = w.ours.runs.min(w.ceiling.as_ref().map_or(0, |c| c.runs));
+                let plural = if runs == 1 { "" } else { "s" };
+                format!(
+                    "{:.2} ({:.2}–{:.2}, {runs} run{plural})",
+                    r.median, r.min, r.max
+                )
+            });
+            write!(
+                f,
+                "\n{:<16} {:>16} {:>16}  {ratio}",
+                w.workload,
+                thousands(w.ours.rows_per_second.median),
+                ceiling
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// 1234567.8 → "1,234,568".
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Everything one `etl bench` measured: what `--json` writes, and what `--runs N` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub rows: u64,
+    pub runs: Vec<Vec<Phase>>,
+    pub summary: Vec<PhaseSummary>,
+    pub workloads: Vec<WorkloadSummary>,
+}
+
+impl Report {
+    pub fn new(target: String, rows: u64, runs: Vec<Vec<Phase>>) -> Self {
+        Self {
+            target,
+            rows,
+            summary: summarise(&runs),
+            workloads: workloads(&runs),
+            runs,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +1046,8 @@ mod tests {
             seconds,
             rows_per_second: 10.0 / seconds,
             peak_rss_mib: rss,
+            note: None,
+            wal_mib: None,
         }
     }
 
@@ -558,6 +1081,81 @@ mod tests {
              hire                                            2.00 /   3.00 /   4.00 s  peak RSS 120 MiB\n\
              sync                                            0.50 /   0.50 /   0.50 s  peak RSS ?"
         );
+    }
+
+    fn named(name: &'static str, rows: u64, seconds: f64) -> Phase {
+        Phase {
+            name: Cow::Borrowed(name),
+            rows,
+            seconds,
+            rows_per_second: rows as f64 / seconds,
+            peak_rss_mib: None,
+            note: None,
+            wal_mib: None,
+        }
+    }
+
+    #[test]
+    fn workloads_pair_ours_with_the_ceiling_run_by_run() {
+        let runs = vec![
+            vec![named(HIRE, 1000, 2.0), named(HIRE_CEILING, 1000, 4.0)],
+            vec![named(HIRE, 1000, 1.0), named(HIRE_CEILING, 1000, 3.0)],
+            vec![
+                named(HIRE, 1000, 4.0),
+                named(HIRE_CEILING, 1000, 2.0),
+                named(SYNC, 10, 1.0),
+            ],
+        ];
+        let summaries = workloads(&runs);
+        let names: Vec<&str> = summaries.iter().map(|w| w.workload).collect();
+        assert_eq!(names, ["hr-hire", "hr-sync"], "only what the runs measured");
+        let hire = &summaries[0];
+        // Per run: 2.0, 3.0 and 0.5 times the ceiling's throughput.
+        assert_eq!(
+            hire.ratio,
+            Some(Spread {
+                min: 0.5,
+                median: 2.0,
+                max: 3.0
+            })
+        );
+        assert_eq!(hire.ours.seconds.median, 2.0);
+        assert_eq!(hire.ceiling.as_ref().map(|c| c.runs), Some(3));
+        assert_eq!(summaries[1].ceiling, None);
+        assert_eq!(summaries[1].ratio, None);
+
+        let table = WorkloadTable(&summaries).to_string();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("workload"), "{table}");
+        assert!(
+            lines[1].starts_with("hr-hire") && lines[1].contains("2.00 (0.50–3.00, 3 runs)"),
+            "{table}"
+        );
+        assert!(
+            lines[2].starts_with("hr-sync") && lines[2].ends_with(" -  -"),
+            "{table}"
+        );
+
+        let json = serde_json::to_value(Report::new("hr".into(), 1000, runs)).unwrap();
+        assert_eq!(json["workloads"][0]["workload"], "hr-hire");
+        assert_eq!(json["workloads"][0]["ratio"]["median"], 2.0);
+        assert_eq!(json["workloads"][1]["ceiling"], serde_json::Value::Null);
+        assert_eq!(json["runs"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn every_workload_names_distinct_phases() {
+        let mut phases: Vec<&str> = WORKLOADS
+            .iter()
+            .flat_map(|w| std::iter::once(w.ours).chain(w.ceiling))
+            .collect();
+        let all = phases.len();
+        phases.sort_unstable();
+        phases.dedup();
+        assert_eq!(phases.len(), all);
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use etl_cli::bench::CeilingClient;
 use etl_cli::lambda_limits::{InjectedFault, LambdaLimits};
 use etl_cli::runner::FunctionHost;
 use etl_cli::schedules;
@@ -51,6 +52,10 @@ pub enum Command {
     /// Start a deployed state machine (Step Functions API) as execution <machine>-<date>;
     /// starting it again returns the same execution.
     Start(StartArgs),
+    /// Redrive a failed execution of a deployed machine (Step Functions RedriveExecution):
+    /// it resumes from the step that failed, and the steps that succeeded do not run again.
+    /// For a local execution, `etl run --redrive <execution>`.
+    Redrive(RedriveArgs),
     /// EventBridge Scheduler schedules, as template.yaml declares them.
     Schedules {
         #[command(subcommand)]
@@ -167,8 +172,13 @@ impl LocalExecution {
 #[derive(Args)]
 pub struct RunArgs {
     /// Machine name (the ASL file's stem, e.g. hr-setup) or `all`.
-    #[arg(value_name = "MACHINE|all")]
-    pub machine: String,
+    #[arg(value_name = "MACHINE|all", required_unless_present = "redrive")]
+    pub machine: Option<String>,
+    /// Resume this failed local execution from the step that failed, as Step Functions'
+    /// RedriveExecution does: same definition, input and name; what succeeded is not run
+    /// again (its results are kept in etl.executions).
+    #[arg(long, value_name = "EXECUTION", conflicts_with_all = ["machine", "date", "input", "execution_name", "overrides"])]
+    pub redrive: Option<String>,
     /// The logical date (YYYY-MM-DD); default: today (UTC), unless --input carries
     /// `scheduled_time` (then the machine derives the date, as on a scheduled start).
     #[arg(long)]
@@ -204,11 +214,24 @@ pub struct BackfillArgs {
     /// Stage parameters for every date, a JSON object (e.g. '{"count": 1000}').
     #[arg(long)]
     pub params: Option<String>,
+    /// At most this many dates per execution (default and most: the measured maximum,
+    /// plan-dates' MAX_DATES_PER_EXECUTION); a longer range runs as several executions.
+    #[arg(long, value_parser = dates_per_execution)]
+    pub dates_per_execution: Option<usize>,
     /// Print the dates that would run, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
     pub execution: LocalExecution,
+}
+
+/// `--dates-per-execution`: 1 to the measured maximum, as the planner accepts it.
+fn dates_per_execution(text: &str) -> Result<usize, String> {
+    let most = etl_core::stages::plan::MAX_DATES_PER_EXECUTION;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=most).contains(&n) => Ok(n),
+        _ => Err(format!("must be a number from 1 to {most}")),
+    }
 }
 
 /// What `etl bench` measures.
@@ -254,6 +277,16 @@ pub struct BenchArgs {
     /// deployed, so init includes fetching it (from the configured AWS endpoint).
     #[arg(long)]
     pub database_secret: bool,
+    /// Also write the runs, the per-phase summary and the workload lines (ours, ceiling,
+    /// ratio) to this file as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// hr: leave out the sync to Elasticsearch (osmem indexes ≈ 2k docs/s).
+    #[arg(long)]
+    pub no_sync: bool,
+    /// hr: what sends the hire ceiling's CSV (auto: psql when it is on PATH).
+    #[arg(long, value_enum, default_value_t = CeilingClient::Auto)]
+    pub ceiling_client: CeilingClient,
 }
 
 /// The one pipeline that streams live.
@@ -342,6 +375,20 @@ pub struct InvokeArgs {
     pub event: PathBuf,
     #[command(flatten)]
     pub lambda: LambdaEndpoint,
+}
+
+#[derive(Args)]
+pub struct RedriveArgs {
+    /// The execution: its ARN, or its name with --machine.
+    pub execution: String,
+    /// The machine the execution belongs to (e.g. hr), when EXECUTION is a name.
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// Wait for the redriven execution to finish; exits non-zero unless it SUCCEEDED.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub target: MachineTarget,
 }
 
 #[derive(Args)]

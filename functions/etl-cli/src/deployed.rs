@@ -267,6 +267,49 @@ async fn existing(
     }))
 }
 
+/// Redrives a failed, timed-out or aborted execution (RedriveExecution): it resumes from the
+/// step that failed. A client token makes a retried call the same redrive, not a second one.
+/// Returns when the redrive started; the service refuses (`ExecutionNotRedrivable`) one that
+/// succeeded, is running, ended over 14 days ago or was redriven 1,000 times.
+pub async fn redrive(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    client_token: &str,
+) -> Result<String, DeployedError> {
+    let before = redrive_count(sfn, execution_arn).await?;
+    let redriven = sfn
+        .redrive_execution()
+        .execution_arn(execution_arn)
+        .client_token(client_token)
+        .send()
+        .await
+        .map_err(sfn_error)?;
+    // DescribeExecution may still show the failed attempt for a moment: a `wait` that starts
+    // then would return its old status. Wait for the redrive to show (bounded).
+    let mut pause = Duration::from_millis(200);
+    for _ in 0..20 {
+        if redrive_count(sfn, execution_arn).await? > before {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+    Ok(redriven.redrive_date().to_string())
+}
+
+async fn redrive_count(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<i32, DeployedError> {
+    let described = sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(sfn_error)?;
+    Ok(described.redrive_count().unwrap_or(0))
+}
+
 /// A finished execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {

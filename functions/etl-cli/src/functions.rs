@@ -8,6 +8,7 @@ use asl::lambda::LambdaFunctions;
 use asl::{Failure, TaskRequest};
 use aws_sdk_lambda::primitives::Blob;
 use etl_core::aws_calls::{CallAuditor, CallDeployment};
+use etl_core::error::capped_error_message;
 use etl_core::stage::{invoke_json, logical_date_of};
 use etl_core::stages::{
     clickstream_simulate, hr_export, hr_hire, hr_schema, hr_sync, plan, record_run,
@@ -124,11 +125,13 @@ fn invoke_span(
 }
 
 /// The error a failed Lambda reports to Step Functions: name = `errorType`, cause = the
-/// error document, as the service formats it.
-fn function_failure(error_type: &str, message: &str) -> Failure {
+/// error document, as the service formats it. The message is capped as the Lambda binaries
+/// cap it (`lambda-support`'s `StageFailure`), so a local run carries the same `Cause` sizes
+/// through its states as a deployed one; the full text is in the log line the caller writes.
+pub fn function_failure(error_type: &str, message: &str) -> Failure {
     Failure::new(
         error_type,
-        json!({"errorType": error_type, "errorMessage": message}).to_string(),
+        json!({"errorType": error_type, "errorMessage": capped_error_message(message)}).to_string(),
     )
 }
 
@@ -243,5 +246,47 @@ impl LambdaFunctions for OverInvokeApi {
         async move { OverInvokeApi::call(self, function, &payload).await }
             .instrument(span)
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etl_core::error::{ERROR_MESSAGE_CUT_MARKER, MAX_ERROR_MESSAGE_BYTES};
+
+    #[test]
+    fn a_function_failure_carries_a_capped_message_in_its_error_document() {
+        let long = format!(
+            "PostgreSQL: {}",
+            "relation \"hr.employees\" is locked; ".repeat(100)
+        );
+        let failure = function_failure("Retryable", &long);
+        assert_eq!(failure.error, "Retryable");
+        let document: Value = serde_json::from_str(&failure.cause).unwrap();
+        assert_eq!(document["errorType"], "Retryable");
+        let message = document["errorMessage"].as_str().unwrap();
+        assert!(message.ends_with(ERROR_MESSAGE_CUT_MARKER), "{message}");
+        assert!(long.starts_with(message.trim_end_matches(ERROR_MESSAGE_CUT_MARKER)));
+        let message_json = serde_json::to_string(message).unwrap().len() - 2;
+        assert!(message_json <= MAX_ERROR_MESSAGE_BYTES, "{message_json}");
+        // The whole Cause: the message plus the document around it.
+        assert!(
+            failure.cause.len() <= MAX_ERROR_MESSAGE_BYTES + 64,
+            "{}",
+            failure.cause.len()
+        );
+
+        // An error document read back from Lambda (already capped by the binary) is kept.
+        let again = error_document(
+            json!({"errorType": "Retryable", "errorMessage": message})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(again.cause, failure.cause);
+        let short = function_failure("Fatal", "boom");
+        assert_eq!(
+            serde_json::from_str::<Value>(&short.cause).unwrap(),
+            json!({"errorType": "Fatal", "errorMessage": "boom"})
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod deployed;
+pub mod executions;
 pub mod follow;
 pub mod functions;
 pub mod iam;

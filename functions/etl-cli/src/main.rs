@@ -54,6 +54,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Invoke(args) => commands::invoke::invoke(args).await,
         Command::LambdaHost(args) => commands::lambda_host::lambda_host(template, args).await,
         Command::Start(args) => commands::start::start(template, args).await,
+        Command::Redrive(args) => commands::redrive::redrive(template, args).await,
         Command::Schedules { action } => commands::schedules::schedules(template, action).await,
         Command::List(args) => commands::list::list(template, &args),
         Command::Validate(args) => commands::validate::validate(template, &args),

@@ -10,6 +10,7 @@ use etl_core::{Context, LogicalDate};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
+use crate::executions::{self, ExecutionStoreError, StoredExecution};
 use crate::functions::{InProcess, OverInvokeApi};
 use crate::item_store::S3ItemStore;
 use crate::lambda_limits::{InjectedFault, LambdaLimits, LimitedFunctions};
@@ -27,6 +28,8 @@ pub enum RunError {
     },
     #[error("--input must be a JSON object: {0}")]
     Input(String),
+    #[error(transparent)]
+    Store(#[from] ExecutionStoreError),
 }
 
 /// Where Task states' Lambda functions run.
@@ -206,7 +209,11 @@ pub fn load_machine(
     spec: &MachineSpec,
     overrides: &HashMap<String, String>,
 ) -> Result<Machine, RunError> {
-    Machine::from_json(&spec.definition_with(overrides)?).map_err(|source| RunError::Definition {
+    parse_machine(spec, &spec.definition_with(overrides)?)
+}
+
+fn parse_machine(spec: &MachineSpec, definition: &str) -> Result<Machine, RunError> {
+    Machine::from_json(definition).map_err(|source| RunError::Definition {
         path: spec.definition_path.display().to_string(),
         source,
     })
@@ -219,7 +226,8 @@ pub async fn run_machine(
     settings: &RunSettings,
 ) -> Result<RunReport, RunError> {
     let spec = template.machine(name)?;
-    let machine = load_machine(spec, &settings.overrides)?;
+    let definition = spec.definition_with(&settings.overrides)?;
+    let machine = parse_machine(spec, &definition)?;
     let input = execution_input(settings.date, settings.extra_input.as_ref())?;
     let date_label = settings
         .date
@@ -228,34 +236,136 @@ pub async fn run_machine(
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3f");
         format!("{}-{date_label}-local-{stamp}", spec.name)
     });
-    let mut options = RunOptions::new(&spec.name, &execution_name);
-    options.time_scale = settings.time_scale;
-    // A distributed Map's ItemReader and ResultWriter reach the local S3 server.
-    options.item_store = Some(Arc::new(S3ItemStore::new(ctx.s3().clone())));
-
     let span = tracing::info_span!(
         "run",
         machine = %spec.name,
         logical_date = %date_label,
         execution = %execution_name,
     );
-    let started = Instant::now();
-    let invoker = invoker(
-        ctx,
-        &settings.host,
-        lambda_limits(template, settings),
-        settings.faults.clone(),
+    let attempt = Attempt {
+        machine: &machine,
+        stored: StoredExecution {
+            name: execution_name,
+            machine: spec.name.clone(),
+            definition,
+            input,
+            status: "RUNNING".into(),
+            error: None,
+            cause: None,
+            output: None,
+            redrive_count: 0,
+            history_events: 0,
+            journal: asl::Journal::default(),
+            started_at: chrono::Utc::now(),
+            stopped_at: chrono::Utc::now(),
+        },
+        redrive: None,
+    };
+    Ok(attempt.run(ctx, template, settings).instrument(span).await)
+}
+
+/// `etl run --redrive <execution>`: resumes a failed local execution from where it failed, as
+/// `RedriveExecution` does — same definition, input and name; the states that completed are
+/// not run again (see `asl::redrive`). `settings` says how to run it (host, time scale,
+/// faults); its date, input, name and overrides are the execution's own and are ignored.
+pub async fn redrive_machine(
+    ctx: &Arc<Context>,
+    template: &Template,
+    execution_name: &str,
+    settings: &RunSettings,
+) -> Result<RunReport, RunError> {
+    let client = ctx
+        .postgres()
+        .await
+        .map_err(|e| RunError::Input(format!("the executions table is in PostgreSQL: {e}")))?;
+    let stored = executions::load(&client, execution_name).await?;
+    drop(client);
+    let redrive = stored
+        .redrive(chrono::Utc::now())
+        .map_err(ExecutionStoreError::from)?;
+    let spec = template.machine(&stored.machine)?;
+    let machine = parse_machine(spec, &stored.definition)?;
+    let span = tracing::info_span!(
+        "redrive",
+        machine = %stored.machine,
+        execution = %stored.name,
+        redrive_count = redrive.count + 1,
     );
-    let execution = execute(&machine, input, invoker, options)
-        .instrument(span)
-        .await;
-    Ok(RunReport {
-        machine: spec.name.clone(),
-        execution_name,
-        duration: started.elapsed(),
-        output: execution.output,
-        history: execution.history,
-    })
+    let attempt = Attempt {
+        machine: &machine,
+        stored,
+        redrive: Some(redrive),
+    };
+    Ok(attempt.run(ctx, template, settings).instrument(span).await)
+}
+
+/// One attempt of an execution: run, then kept in `etl.executions` so that it can be redriven.
+struct Attempt<'a> {
+    machine: &'a Machine,
+    stored: StoredExecution,
+    redrive: Option<asl::Redrive>,
+}
+
+impl Attempt<'_> {
+    async fn run(
+        self,
+        ctx: &Arc<Context>,
+        template: &Template,
+        settings: &RunSettings,
+    ) -> RunReport {
+        let Self {
+            machine,
+            mut stored,
+            redrive,
+        } = self;
+        let mut options = RunOptions::new(&stored.machine, &stored.name);
+        options.time_scale = settings.time_scale;
+        // A distributed Map's ItemReader and ResultWriter reach the local S3 server.
+        options.item_store = Some(Arc::new(S3ItemStore::new(ctx.s3().clone())));
+        stored.redrive_count = redrive.as_ref().map_or(0, |r| r.count + 1);
+        options.redrive = redrive;
+        let started = Instant::now();
+        let invoker = invoker(
+            ctx,
+            &settings.host,
+            lambda_limits(template, settings),
+            settings.faults.clone(),
+        );
+        let execution = execute(machine, stored.input.clone(), invoker, options).await;
+
+        stored.stopped_at = chrono::Utc::now();
+        stored.history_events = execution.service_events.values().sum();
+        stored.journal = execution.journal;
+        match &execution.output {
+            Ok(output) => {
+                stored.status = "SUCCEEDED".into();
+                stored.output = Some(output.clone());
+                (stored.error, stored.cause) = (None, None);
+            }
+            Err(failure) => {
+                stored.status = "FAILED".into();
+                stored.output = None;
+                stored.error = Some(failure.error.clone());
+                stored.cause = Some(failure.cause.clone());
+            }
+        }
+        let saved = match ctx.postgres().await {
+            Ok(client) => executions::save(&client, &stored)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = &saved {
+            tracing::warn!(execution = %stored.name, %reason, "execution not kept: it cannot be redriven");
+        }
+        RunReport {
+            machine: stored.machine,
+            execution_name: stored.name,
+            duration: started.elapsed(),
+            output: execution.output,
+            history: execution.history,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! The bottom layer with `retry`: every other module uses these types, so this one uses
 //! none of theirs (the configuration and secret errors live here for that reason).
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::PathBuf;
@@ -318,6 +319,51 @@ impl StageError {
     }
 }
 
+/// The most an error message returned to Step Functions (a Lambda's `errorMessage`) takes,
+/// counted as the JSON text it travels in (quotes, backslashes and control characters
+/// escaped). Step Functions puts the message into the caught error's `Cause`, and the `hr`
+/// machine keeps one per failed date in its Map results until the execution ends: uncapped,
+/// a long message (a whole HTTP body, a chain of SDK errors) times the dates of a backfill
+/// would pass the 256 KiB state limit, a `States.DataLimitExceeded` that nothing catches.
+/// The whole text stays in the function's log (the Lambda entry point and the local runner
+/// both log it) and, for a failure inside a stage's ledger row, in that `etl.runs` row
+/// (`error_cause`).
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
+/// Ends a cut message, saying where the rest is. Plain ASCII: JSON adds nothing to it.
+pub const ERROR_MESSAGE_CUT_MARKER: &str =
+    " [... cut at 1 KiB; the whole message is in the function's log]";
+
+/// `message` as a stage returns it to Step Functions: unchanged when its JSON text fits
+/// [`MAX_ERROR_MESSAGE_BYTES`], else its longest prefix that fits with
+/// [`ERROR_MESSAGE_CUT_MARKER`] after it, cut on a character boundary. Capping a capped
+/// message changes nothing.
+pub fn capped_error_message(message: &str) -> Cow<'_, str> {
+    if message.chars().map(json_escaped_len).sum::<usize>() <= MAX_ERROR_MESSAGE_BYTES {
+        return Cow::Borrowed(message);
+    }
+    let budget = MAX_ERROR_MESSAGE_BYTES - ERROR_MESSAGE_CUT_MARKER.len();
+    let mut used = 0;
+    let mut end = 0;
+    for (at, c) in message.char_indices() {
+        used += json_escaped_len(c);
+        if used > budget {
+            break;
+        }
+        end = at + c.len_utf8();
+    }
+    Cow::Owned(format!("{}{ERROR_MESSAGE_CUT_MARKER}", &message[..end]))
+}
+
+/// The bytes `c` takes inside a JSON string, as serde_json (and Step Functions) write it.
+fn json_escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if u32::from(c) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
 /// An error and its sources on one line: "outer: inner: root cause".
 pub fn error_chain(err: &dyn StdError) -> String {
     let mut text = err.to_string();
@@ -366,6 +412,61 @@ mod tests {
             owner: "execution hr-a".into(),
         });
         assert_eq!(lost.kind().as_str(), "Retryable");
+    }
+
+    /// The size of `text` inside a JSON string, as serde_json writes it.
+    fn json_text_len(text: &str) -> usize {
+        serde_json::to_string(text).unwrap().len() - 2
+    }
+
+    #[test]
+    fn a_short_error_message_is_returned_as_it_is() {
+        let lease = "hr 2026-11-25 is being run by execution hr-manual (lease until 2026-11-25 \
+                     01:30:00 UTC); one run per pipeline and date at a time";
+        assert!(matches!(capped_error_message(lease), Cow::Borrowed(m) if m == lease));
+        let exactly = "x".repeat(MAX_ERROR_MESSAGE_BYTES);
+        assert_eq!(capped_error_message(&exactly), exactly.as_str());
+    }
+
+    #[test]
+    fn a_long_error_message_is_cut_to_1_kib_of_json_on_a_char_boundary_with_a_marker() {
+        // Each case: a long message of one kind of character, and how many bytes its JSON
+        // text takes per character (escapes count, as they do in the state).
+        let cases = [
+            ("x", 1),
+            ("é", 2),
+            ("€", 3),
+            ("🦀", 4),
+            ("\"", 2),
+            ("\\", 2),
+            ("\n", 2),
+            ("\u{1}", 6),
+        ];
+        for (unit, per_char) in cases {
+            let message = format!("PostgreSQL: {}", unit.repeat(5_000));
+            let capped = capped_error_message(&message);
+            assert!(
+                json_text_len(&capped) <= MAX_ERROR_MESSAGE_BYTES,
+                "{unit:?}: {} bytes of JSON",
+                json_text_len(&capped)
+            );
+            // Cut as late as the budget allows: one more character would not fit.
+            assert!(
+                json_text_len(&capped) + per_char > MAX_ERROR_MESSAGE_BYTES,
+                "{unit:?}: cut too early ({} bytes)",
+                json_text_len(&capped)
+            );
+            let kept = capped
+                .strip_suffix(ERROR_MESSAGE_CUT_MARKER)
+                .unwrap_or_else(|| panic!("{unit:?}: no marker in {capped:?}"));
+            assert!(
+                message.starts_with(kept),
+                "{unit:?}: the kept part is a prefix"
+            );
+            assert!(kept.starts_with("PostgreSQL: "), "{unit:?}");
+            // Capping again changes nothing.
+            assert_eq!(capped_error_message(&capped), capped, "{unit:?}");
+        }
     }
 
     #[tokio::test]

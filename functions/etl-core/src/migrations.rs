@@ -38,6 +38,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "skipped_runs",
         sql: include_str!("../migrations/0004_skipped_runs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "executions",
+        sql: include_str!("../migrations/0005_executions.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "hire_batches",
+        sql: include_str!("../migrations/0006_hire_batches.sql"),
+    },
 ];
 
 /// Arbitrary but fixed: the advisory lock key all migrators agree on.

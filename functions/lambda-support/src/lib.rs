@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use etl_core::aws_calls::{Audit, RecordingAuditor};
+use etl_core::error::capped_error_message;
 use etl_core::metrics::{self, Invocation};
 use etl_core::stage::{invoke_json, logical_date_of};
 use etl_core::{Config, Context, StageError};
@@ -20,7 +21,9 @@ use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
 /// A failed invocation, as the Lambda runtime reports it: `errorType` is the Step Functions
-/// error name (`Retryable`, `InvalidInput`, `Fatal`).
+/// error name (`Retryable`, `InvalidInput`, `Fatal`), `errorMessage` the error capped at
+/// [`etl_core::error::MAX_ERROR_MESSAGE_BYTES`] (it becomes the caught error's `Cause` in the execution's
+/// state; `run` logs the full text, and a tracked stage's ledger row keeps it).
 #[derive(Debug)]
 pub struct StageFailure(pub StageError);
 
@@ -28,7 +31,7 @@ impl From<StageFailure> for Diagnostic {
     fn from(failure: StageFailure) -> Self {
         Diagnostic {
             error_type: failure.0.kind().as_str().to_string(),
-            error_message: failure.0.to_string(),
+            error_message: capped_error_message(&failure.0.to_string()).into_owned(),
         }
     }
 }
@@ -421,6 +424,29 @@ mod tests {
         assert_eq!(emf[0]["Failures"], 1);
         assert_eq!(emf[0]["Pipeline"], "clickstream", "the event's pipeline");
         assert!(emf[0].get("RowsIn").is_none());
+    }
+
+    #[test]
+    fn the_error_message_lambda_reports_is_capped_and_says_where_the_rest_is() {
+        use etl_core::error::{ERROR_MESSAGE_CUT_MARKER, MAX_ERROR_MESSAGE_BYTES};
+        let body = "«reason»: \"mapper_parsing_exception\" ".repeat(200);
+        let err = StageError::unavailable(etl_core::Service::Elasticsearch, body);
+        let full = err.to_string();
+        let diagnostic = Diagnostic::from(StageFailure(err));
+        assert_eq!(diagnostic.error_type, "Retryable");
+        let message = &diagnostic.error_message;
+        let json_len = serde_json::to_string(message).unwrap().len() - 2;
+        assert!(json_len <= MAX_ERROR_MESSAGE_BYTES, "{json_len} bytes");
+        assert!(
+            json_len > MAX_ERROR_MESSAGE_BYTES - 64,
+            "cut early: {json_len}"
+        );
+        let kept = message.strip_suffix(ERROR_MESSAGE_CUT_MARKER).unwrap();
+        assert!(full.starts_with(kept) && kept.starts_with("Elasticsearch: «reason»"));
+
+        // A short message is the error's own text.
+        let short = Diagnostic::from(StageFailure(StageError::invalid_input("count is 0")));
+        assert_eq!(short.error_message, "invalid input: count is 0");
     }
 
     #[test]

@@ -115,7 +115,10 @@ async fn a_parallel_resumes_only_its_failed_branch_and_what_follows() {
 
     invoker.heal();
     let redriven = run(&definition, &input, &invoker, redrive_of(&first, 0)).await;
-    assert_eq!(invoker.take_invokes(), invokes(&[("Sync", 1), ("Record", 1)]));
+    assert_eq!(
+        invoker.take_invokes(),
+        invokes(&[("Sync", 1), ("Record", 1)])
+    );
 
     let clean = run(&definition, &input, &Scripted::failing(&[]), None).await;
     assert_eq!(redriven.output, clean.output);
@@ -128,6 +131,23 @@ async fn a_parallel_resumes_only_its_failed_branch_and_what_follows() {
         .history
         .iter()
         .any(|e| matches!(e, Event::StateEntered { state, .. } if state == "Hire")));
+}
+
+/// Fails the load of day "b" only.
+struct FailB(Mutex<Vec<String>>, bool);
+impl TaskInvoker for FailB {
+    fn invoke(&self, request: TaskRequest) -> BoxFuture<'_, Result<Value, Failure>> {
+        async move {
+            let day = request.parameters["day"].as_str().unwrap().to_string();
+            self.0.lock().unwrap().push(day.clone());
+            if self.1 && day == "b" {
+                Err(Failure::new("Boom", "b failed"))
+            } else {
+                Ok(request.parameters)
+            }
+        }
+        .boxed()
+    }
 }
 
 #[tokio::test]
@@ -144,22 +164,6 @@ async fn a_map_resumes_its_failed_and_unstarted_iterations_only() {
     });
     let input = json!({"days": ["a", "b", "c"]});
 
-    /// Fails the load of day "b" only.
-    struct FailB(Mutex<Vec<String>>, bool);
-    impl TaskInvoker for FailB {
-        fn invoke(&self, request: TaskRequest) -> BoxFuture<'_, Result<Value, Failure>> {
-            async move {
-                let day = request.parameters["day"].as_str().unwrap().to_string();
-                self.0.lock().unwrap().push(day.clone());
-                if self.1 && day == "b" {
-                    Err(Failure::new("Boom", "b failed"))
-                } else {
-                    Ok(request.parameters)
-                }
-            }
-            .boxed()
-        }
-    }
     let machine = Machine::from_json(&definition.to_string()).unwrap();
     let go = |fail: bool, redrive: Option<Redrive>| {
         let invoker = Arc::new(FailB(Mutex::default(), fail));
@@ -206,7 +210,10 @@ async fn a_caught_failure_stays_caught_and_variables_carry_over() {
     invoker.heal();
     let redriven = run(&definition, &json!({}), &invoker, redrive_of(&first, 0)).await;
     assert_eq!(invoker.take_invokes(), invokes(&[("Load", 1)]));
-    assert_eq!(redriven.output.unwrap(), json!({"noted": "Boom", "redrives": 1}));
+    assert_eq!(
+        redriven.output.unwrap(),
+        json!({"noted": "Boom", "redrives": 1})
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use etl_cli::bench::{self, Phase, PhaseTable, SummaryTable};
+use etl_cli::bench::{self, HrOptions, Phase, PhaseTable, Report, SummaryTable, WorkloadTable};
 use etl_cli::functions::function_names;
 use etl_cli::lambda_init::{self, DatabaseSecret, InitTable};
 use etl_core::EnvSource;
@@ -19,63 +19,95 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.runs.unwrap_or(20),
             args.lambda_dir,
             args.database_secret,
+            args.json,
         )
         .await;
     }
     match args.runs.unwrap_or(1) {
         0 => bail!("--runs must be at least 1"),
-        1 => one_run(args.pipeline, args.rows).await,
-        runs => runs_in_fresh_processes(args.pipeline, args.rows, runs).await,
+        1 => one_run(&args).await,
+        runs => runs_in_fresh_processes(&args, runs).await,
     }
 }
 
-async fn one_run(pipeline: BenchTarget, rows: u64) -> anyhow::Result<ExitCode> {
+async fn one_run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let ctx = context().await?;
-    let phases = match pipeline {
-        BenchTarget::Hr => bench::hr(&ctx, rows).await?,
+    let rows = args.rows;
+    let phases = match args.pipeline {
+        BenchTarget::Hr => {
+            let options = HrOptions {
+                rows,
+                sync: !args.no_sync,
+                ceiling: args.ceiling_client,
+            };
+            bench::hr(&ctx, &options).await?
+        }
         BenchTarget::Clickstream => bench::clickstream(&ctx, rows).await?,
         BenchTarget::Marketing => bench::marketing(&ctx, rows).await?,
         BenchTarget::LambdaInit => bail!("lambda-init measures binaries, not a pipeline run"),
     };
     eprintln!("{}", PhaseTable(&phases));
-    println!("{}", serde_json::to_string_pretty(&phases)?);
+    let report = Report::new(args.pipeline.to_string(), rows, vec![phases]);
+    eprintln!("\n{}", WorkloadTable(&report.workloads));
+    write_json(args.json.as_deref(), &report)?;
+    // A run's phases on stdout: what `--runs N` reads back from each child process.
+    println!("{}", serde_json::to_string_pretty(&report.runs[0])?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--json PATH`: the whole report, so the figures in BENCHMARKS.md come from one file.
+fn write_json(
+    path: Option<&std::path::Path>,
+    report: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Each run in a process of its own, as each Lambda is: a run must not inherit the heap an
 /// earlier run (or its ceiling phases) left behind, which glibc keeps and which would
 /// inflate later runs' peak RSS.
-async fn runs_in_fresh_processes(
-    pipeline: BenchTarget,
-    rows: u64,
-    runs: usize,
-) -> anyhow::Result<ExitCode> {
+async fn runs_in_fresh_processes(args: &BenchArgs, runs: usize) -> anyhow::Result<ExitCode> {
     let mut all = Vec::with_capacity(runs);
     for _ in 0..runs {
-        all.push(run_in_fresh_process(pipeline, rows).await?);
+        all.push(run_in_fresh_process(args).await?);
     }
-    let summary = bench::summarise(&all);
+    let report = Report::new(args.pipeline.to_string(), args.rows, all);
     eprintln!(
-        "\n{}",
+        "\n{}\n\n{}",
         SummaryTable {
             runs,
-            phases: &summary
-        }
+            phases: &report.summary
+        },
+        WorkloadTable(&report.workloads)
     );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::json!({ "runs": all, "summary": summary }))?
-    );
+    write_json(args.json.as_deref(), &report)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// One run of `etl bench <pipeline>` in a child process of this same binary: its phase table
-/// and logs go to our stderr, its phases (JSON on its stdout) come back.
-async fn run_in_fresh_process(pipeline: BenchTarget, rows: u64) -> anyhow::Result<Vec<Phase>> {
+/// One run of `etl bench <pipeline>` in a child process of this same binary, with the same
+/// options: its phase table and logs go to our stderr, its phases (JSON on its stdout) come
+/// back.
+async fn run_in_fresh_process(args: &BenchArgs) -> anyhow::Result<Vec<Phase>> {
     let exe = std::env::current_exe().context("finding this binary to run a benchmark in")?;
+    let mut child_args = vec![
+        "bench".to_string(),
+        args.pipeline.to_string(),
+        "--rows".to_string(),
+        args.rows.to_string(),
+        "--ceiling-client".to_string(),
+        args.ceiling_client.to_string(),
+    ];
+    if args.no_sync {
+        child_args.push("--no-sync".to_string());
+    }
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(exe)
-            .args(["bench", &pipeline.to_string(), "--rows", &rows.to_string()])
+            .args(child_args)
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()
@@ -98,6 +130,7 @@ async fn cold_starts(
     runs: usize,
     lambda_dir: Option<PathBuf>,
     database_secret: bool,
+    json: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let source = EnvSource::load().context("configuration")?;
     let mut settings = source.function_settings();
@@ -122,6 +155,8 @@ async fn cold_starts(
     }
     let figures = measured??;
     eprintln!("{}", InitTable(&figures));
+    // Init times have no ceiling to compare with: no workload lines, the figures as they are.
+    write_json(json.as_deref(), &figures)?;
     println!("{}", serde_json::to_string_pretty(&figures)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ pub mod iam;
 pub mod invoke;
 pub mod lambda_host;
 pub mod list;
+pub mod redrive;
 pub mod report;
 pub mod run;
 pub mod runs;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use etl_cli::runner::{run_machine, RunReport, RunSettings, RunSummary};
+use etl_cli::runner::{redrive_machine, run_machine, RunReport, RunSettings, RunSummary};
 use etl_cli::template::Template;
 
 use super::{context, exit_code, load_template, parse_input, pretty, today};
@@ -21,7 +21,23 @@ pub async fn run(template: Option<PathBuf>, args: RunArgs) -> anyhow::Result<Exi
     );
     let (host, time_scale) = args.execution.checked()?;
     let template = load_template(template)?;
-    let names = machines_to_run(&template, &args.machine)?;
+    if let Some(execution) = &args.redrive {
+        let settings = RunSettings {
+            host,
+            time_scale,
+            faults,
+            lambda_limits,
+            ..RunSettings::default()
+        };
+        let ctx = context().await?;
+        let report = redrive_machine(&ctx, &template, execution, &settings).await?;
+        let succeeded = report.succeeded();
+        print_reports(&[report]);
+        return Ok(exit_code(succeeded));
+    }
+    // clap requires MACHINE unless --redrive is given.
+    let machine = args.machine.as_deref().unwrap_or(ALL);
+    let names = machines_to_run(&template, machine)?;
     let extra_input = parse_input(args.input)?;
     // A scheduler-style input has no date of its own: the machine derives it.
     let scheduled = extra_input
@@ -92,6 +108,10 @@ pub fn print_reports(reports: &[RunReport]) {
         }
         if let Some(failure) = report.failure() {
             eprintln!("{failure}");
+            eprintln!(
+                "  resume it from the step that failed, once the cause is fixed: etl run --redrive {}",
+                report.execution_name
+            );
         }
     }
     eprintln!("\n{}", RunSummary(reports));

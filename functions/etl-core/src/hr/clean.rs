@@ -58,6 +58,10 @@ pub fn clean_text(raw: &str, max_chars: usize) -> String {
             out.push(c);
         }
     }
+    // Byte length bounds the character count, so most text is returned without counting.
+    if out.len() <= max_chars || out.chars().count() <= max_chars {
+        return out;
+    }
     truncate_chars(&out, max_chars)
 }
 
@@ -92,7 +96,13 @@ pub fn clean_and_validate(
     let full_name = clean_text(&raw.full_name, NAME_MAX);
     let job_title = clean_text(&raw.job_title, JOB_TITLE_MAX);
     let department = clean_text(&raw.department, DEPARTMENT_MAX);
-    let email = clean_text(&raw.email, EMAIL_MAX).to_lowercase();
+    let mut email = clean_text(&raw.email, EMAIL_MAX);
+    // The same as `to_lowercase`, in place for the usual (ASCII) address.
+    if email.is_ascii() {
+        email.make_ascii_lowercase();
+    } else {
+        email = email.to_lowercase();
+    }
 
     if full_name.is_empty() {
         return reject(raw, "full_name is empty after cleaning".into());

@@ -1,128 +1,256 @@
-//! Loading hired employees: binary COPY into a session staging table, then one
-//! `INSERT … ON CONFLICT DO NOTHING` on the natural key, all in one transaction. A re-run
-//! inserts nothing; a connection lost mid-load rolls everything back.
+//! Loading a hire batch — the rows of one (logical date, seed) — as a unit, in the caller's
+//! transaction: lock the batch, delete whatever an earlier run of it left, binary COPY the
+//! new rows straight into `hr.employees`, replace its rejects. A re-run therefore ends with
+//! exactly the rows a first run makes (it adds nothing), a connection lost mid-load rolls all
+//! of it back, and no row is compared with another: the work is one DELETE and one COPY
+//! (docs/pipelines.md § Loading a hire batch explains the choice and its cost on RDS).
+//!
+//! `employee_id` is what `hr-sync` uses as the search document's `_id` and what `hr-export`
+//! orders by, so a batch loaded again must get the same ids: each batch owns a block of
+//! [`ID_BLOCK`] ids, registered once in `hr.hire_batches` (migration 6), and row `i` of the
+//! batch is `id_base + i`. A batch loaded before that migration has identity-assigned ids
+//! that no formula reproduces; it keeps the old path (COPY into a staging table, then
+//! `INSERT … ON CONFLICT DO NOTHING`), which leaves its rows and ids as they are.
 
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::SinkExt;
 use serde_json::json;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
-use tokio_postgres::Transaction;
+use tokio_postgres::{CopyInSink, Transaction};
 
-use super::clean::{Employee, Reject};
+use super::binary_copy::{COLUMNS, HEADER, TRAILER};
+use super::chunks::Chunk;
+use super::clean::Reject;
 use crate::error::StageError;
 use crate::logical_date::LogicalDate;
 
+/// Ids per batch: the spacing of `hr.hire_batches.id_base` (migration 6 allocates bases
+/// 2^40 + n · 2^21, above every identity value and under 2^53, so JSON readers such as
+/// Kibana see them exactly). A batch may hold at most this many rows.
+pub const ID_BLOCK: u32 = 1 << 21;
+
+/// How the rows of a batch get their `employee_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchIds {
+    /// `employee_id = base + batch_index`: the batch is replaced as a unit.
+    Block(i64),
+    /// Loaded before migration 6 with identity ids: merged, never replaced.
+    Legacy,
+}
+
+const LOCK_BATCH: &str = "
+    SELECT id_base FROM hr.hire_batches WHERE logical_date = $1 AND batch_seed = $2 FOR UPDATE";
+const HAS_ROWS: &str = "
+    SELECT EXISTS (SELECT 1 FROM hr.employees WHERE logical_date = $1 AND batch_seed = $2)";
+/// `id_base` from the column default: the next block.
+const REGISTER_BLOCK: &str = "
+    INSERT INTO hr.hire_batches (logical_date, batch_seed) VALUES ($1, $2)
+    ON CONFLICT DO NOTHING RETURNING id_base";
+const REGISTER_LEGACY: &str = "
+    INSERT INTO hr.hire_batches (logical_date, batch_seed, id_base) VALUES ($1, $2, NULL)
+    ON CONFLICT DO NOTHING RETURNING id_base";
+
+/// Registers the batch on its first load and locks its row until the transaction ends: a
+/// concurrent load of the same batch waits here, then replaces what this one committed.
+pub async fn claim_batch(
+    tx: &Transaction<'_>,
+    date: LogicalDate,
+    seed: i64,
+) -> Result<BatchIds, StageError> {
+    let ids = |id_base: Option<i64>| id_base.map_or(BatchIds::Legacy, BatchIds::Block);
+    // An INSERT that finds the row registered meanwhile by another load goes back to locking
+    // it: that load has committed by then (the INSERT waited for it), so the second round
+    // finds the row; the third only guards against a surprise.
+    for _ in 0..3 {
+        if let Some(row) = tx
+            .query_opt(LOCK_BATCH, &[&date.date(), &seed])
+            .await
+            .map_err(StageError::postgres)?
+        {
+            return Ok(ids(row.get(0)));
+        }
+        // Unregistered rows were loaded before migration 6 (or by a build from before it).
+        let legacy: bool = tx
+            .query_one(HAS_ROWS, &[&date.date(), &seed])
+            .await
+            .map_err(StageError::postgres)?
+            .get(0);
+        let register = if legacy {
+            REGISTER_LEGACY
+        } else {
+            REGISTER_BLOCK
+        };
+        if let Some(row) = tx
+            .query_opt(register, &[&date.date(), &seed])
+            .await
+            .map_err(StageError::postgres)?
+        {
+            return Ok(ids(row.get(0)));
+        }
+    }
+    Err(StageError::Internal(format!(
+        "could not register hire batch ({date}, seed {seed})"
+    )))
+}
+
+/// What deleting an earlier load of the batch removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replaced {
+    /// Rows this load writes again (index below its count).
+    pub reproduced: u64,
+    /// Rows beyond this load's count: an earlier run asked for more.
+    pub dropped: u64,
+}
+
+const DELETE_BATCH: &str = "
+    WITH gone AS (
+        DELETE FROM hr.employees WHERE logical_date = $1 AND batch_seed = $2
+        RETURNING batch_index)
+    SELECT count(*) FILTER (WHERE batch_index < $3), count(*) FILTER (WHERE batch_index >= $3)
+      FROM gone";
+
+/// Deletes the batch's rows (nothing on a first load), before its new rows are copied in.
+pub async fn delete_batch(
+    tx: &Transaction<'_>,
+    date: LogicalDate,
+    seed: i64,
+    count: u32,
+) -> Result<Replaced, StageError> {
+    let count = i32::try_from(count)
+        .map_err(|_| StageError::Internal(format!("batch count {count} exceeds integer")))?;
+    let row = tx
+        .query_one(DELETE_BATCH, &[&date.date(), &seed, &count])
+        .await
+        .map_err(StageError::postgres)?;
+    Ok(Replaced {
+        reproduced: row.get::<_, i64>(0) as u64,
+        dropped: row.get::<_, i64>(1) as u64,
+    })
+}
+
+/// Where a COPY of employees goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyTarget {
+    /// Straight into `hr.employees` (a block batch).
+    Employees,
+    /// Into a session table, merged afterwards (a legacy batch).
+    Staging,
+}
+
 const CREATE_STAGING: &str = "
     CREATE TEMP TABLE hire_staging (
-        batch_index  integer NOT NULL,
-        full_name    text    NOT NULL,
-        job_title    text    NOT NULL,
-        department   text    NOT NULL,
-        email        text    NOT NULL,
-        salary_cents bigint  NOT NULL,
-        hire_date    date    NOT NULL
+        employee_id  bigint        NOT NULL,
+        logical_date date          NOT NULL,
+        batch_seed   bigint        NOT NULL,
+        batch_index  integer       NOT NULL,
+        full_name    text          NOT NULL,
+        job_title    text          NOT NULL,
+        department   text          NOT NULL,
+        email        text          NOT NULL,
+        salary       numeric(12,2) NOT NULL,
+        hire_date    date          NOT NULL
     ) ON COMMIT DROP";
 
-const COPY_STAGING: &str = "COPY hire_staging (batch_index, full_name, job_title, department, email, salary_cents, hire_date) FROM STDIN (FORMAT binary)";
-
-const STAGING_TYPES: &[Type] = &[
-    Type::INT4,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-    Type::DATE,
-];
-
-const MERGE: &str = "
+/// Legacy batches only: the rows missing from the batch get identity ids, the rest stay.
+const MERGE_STAGING: &str = "
     INSERT INTO hr.employees
         (logical_date, batch_seed, batch_index, full_name, job_title, department, email, salary, hire_date)
-    SELECT $1, $2, batch_index, full_name, job_title, department, email, salary_cents / 100.0, hire_date
+    SELECT logical_date, batch_seed, batch_index, full_name, job_title, department, email, salary, hire_date
       FROM hire_staging
      ORDER BY batch_index
     ON CONFLICT ON CONSTRAINT employees_natural_key DO NOTHING";
 
-const SAVE_REJECTS: &str = "
-    INSERT INTO hr.employee_rejects (logical_date, batch_seed, batch_index, record, reason)
-    SELECT $1, $2, r.batch_index, r.record, r.reason
-      FROM UNNEST($3::integer[], $4::jsonb[], $5::text[]) AS r(batch_index, record, reason)
-    ON CONFLICT DO NOTHING";
-
-/// A COPY in progress into the staging table.
-pub struct StagingCopy<'t, 'c> {
-    writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
-    tx: &'t Transaction<'c>,
+/// A binary COPY in progress: header sent, chunks of tuples to follow.
+pub struct CopyIn {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
     rows: u64,
 }
 
-impl<'t, 'c> StagingCopy<'t, 'c> {
-    pub async fn begin(tx: &'t Transaction<'c>) -> Result<Self, StageError> {
-        tx.batch_execute(CREATE_STAGING)
-            .await
-            .map_err(StageError::postgres)?;
+impl CopyIn {
+    pub async fn begin(tx: &Transaction<'_>, target: CopyTarget) -> Result<Self, StageError> {
+        let table = match target {
+            CopyTarget::Employees => "hr.employees",
+            CopyTarget::Staging => {
+                tx.batch_execute(CREATE_STAGING)
+                    .await
+                    .map_err(StageError::postgres)?;
+                "hire_staging"
+            }
+        };
+        let statement = format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)");
         let sink = tx
-            .copy_in(COPY_STAGING)
+            .copy_in(statement.as_str())
             .await
             .map_err(StageError::postgres)?;
-        Ok(Self {
-            writer: Box::pin(BinaryCopyInWriter::new(sink, STAGING_TYPES)),
-            tx,
+        let mut copy = Self {
+            sink: Box::pin(sink),
             rows: 0,
-        })
+        };
+        copy.send(Bytes::from_static(HEADER)).await?;
+        Ok(copy)
     }
 
-    pub async fn write(&mut self, employees: &[Employee]) -> Result<(), StageError> {
-        for e in employees {
-            self.writer
-                .as_mut()
-                .write(&[
-                    &e.index,
-                    &e.full_name,
-                    &e.job_title,
-                    &e.department,
-                    &e.email,
-                    &e.salary_cents,
-                    &e.hire_date,
-                ])
-                .await
-                .map_err(StageError::postgres)?;
-        }
-        self.rows += employees.len() as u64;
+    async fn send(&mut self, bytes: Bytes) -> Result<(), StageError> {
+        self.sink
+            .as_mut()
+            .send(bytes)
+            .await
+            .map_err(StageError::postgres)
+    }
+
+    pub async fn write(&mut self, chunk: Chunk) -> Result<(), StageError> {
+        self.send(chunk.bytes).await?;
+        self.rows += chunk.rows;
         Ok(())
     }
 
-    /// Ends the COPY and merges the staged rows; returns (staged, newly inserted).
-    pub async fn merge(mut self, date: LogicalDate, seed: i64) -> Result<(u64, u64), StageError> {
-        let staged = self
-            .writer
+    /// Ends the COPY; returns the rows the server stored.
+    pub async fn finish(mut self) -> Result<u64, StageError> {
+        self.send(Bytes::from_static(TRAILER)).await?;
+        let stored = self
+            .sink
             .as_mut()
             .finish()
             .await
             .map_err(StageError::postgres)?;
-        if staged != self.rows {
+        if stored != self.rows {
             return Err(StageError::Internal(format!(
-                "COPY reported {staged} rows, {} were written",
+                "COPY reported {stored} rows, {} were sent",
                 self.rows
             )));
         }
-        let inserted = self
-            .tx
-            .execute(MERGE, &[&date.date(), &seed])
-            .await
-            .map_err(StageError::postgres)?;
-        Ok((staged, inserted))
+        Ok(stored)
     }
 }
 
-/// Records rejected rows with their reasons (idempotent per natural key).
-pub async fn save_rejects(
+/// Legacy batches: inserts the staged rows the batch does not have; returns how many.
+pub async fn merge_staging(tx: &Transaction<'_>) -> Result<u64, StageError> {
+    tx.execute(MERGE_STAGING, &[])
+        .await
+        .map_err(StageError::postgres)
+}
+
+const DELETE_REJECTS: &str =
+    "DELETE FROM hr.employee_rejects WHERE logical_date = $1 AND batch_seed = $2";
+
+const SAVE_REJECTS: &str = "
+    INSERT INTO hr.employee_rejects (logical_date, batch_seed, batch_index, record, reason)
+    SELECT $1, $2, r.batch_index, r.record, r.reason
+      FROM UNNEST($3::integer[], $4::jsonb[], $5::text[]) AS r(batch_index, record, reason)";
+
+/// Replaces the batch's rejected rows, with their reasons, by this load's.
+pub async fn replace_rejects(
     tx: &Transaction<'_>,
     date: LogicalDate,
     seed: i64,
     rejects: &[Reject],
-) -> Result<u64, StageError> {
+) -> Result<(), StageError> {
+    tx.execute(DELETE_REJECTS, &[&date.date(), &seed])
+        .await
+        .map_err(StageError::postgres)?;
     if rejects.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let indexes: Vec<i32> = rejects.iter().map(|r| r.raw.index).collect();
     let records: Vec<serde_json::Value> = rejects.iter().map(|r| json!(r.raw)).collect();
@@ -132,5 +260,44 @@ pub async fn save_rejects(
         &[&date.date(), &seed, &indexes, &records, &reasons],
     )
     .await
-    .map_err(StageError::postgres)
+    .map_err(StageError::postgres)?;
+    Ok(())
+}
+
+/// What the batch's latest load did, kept beside its id block.
+#[derive(Debug, Clone)]
+pub struct BatchRecord<'a> {
+    pub locale: &'a str,
+    pub requested: u32,
+    pub loaded: u64,
+    pub rejected: u64,
+}
+
+const RECORD_BATCH: &str = "
+    UPDATE hr.hire_batches
+       SET locale = $3, rows_requested = $4, rows_loaded = $5, rows_rejected = $6, loaded_at = now()
+     WHERE logical_date = $1 AND batch_seed = $2";
+
+pub async fn record_batch(
+    tx: &Transaction<'_>,
+    date: LogicalDate,
+    seed: i64,
+    record: &BatchRecord<'_>,
+) -> Result<(), StageError> {
+    let requested = i64::from(record.requested);
+    let (loaded, rejected) = (record.loaded as i64, record.rejected as i64);
+    tx.execute(
+        RECORD_BATCH,
+        &[
+            &date.date(),
+            &seed,
+            &record.locale,
+            &requested,
+            &loaded,
+            &rejected,
+        ],
+    )
+    .await
+    .map_err(StageError::postgres)?;
+    Ok(())
 }

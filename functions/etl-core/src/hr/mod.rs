@@ -1,5 +1,7 @@
 //! The HR domain: generating, cleaning and loading employees.
 
+pub mod binary_copy;
+pub mod chunks;
 pub mod clean;
 pub mod generate;
 pub mod load;

@@ -2,12 +2,19 @@
 //! `exports/employees/dt=YYYY-MM-DD/employees.csv`. PostgreSQL writes the CSV (RFC 4180
 //! quoting, UTF-8, header row) with `COPY … TO STDOUT`; the bytes stream straight into an S3
 //! multipart upload, so memory stays at one part whatever the table size.
+//!
+//! A date's snapshot holds every employee hired up to it, so it goes stale when an earlier
+//! date is loaded after it was written: a date that failed and succeeded later (per-date
+//! isolation lets the dates after it run meanwhile), or a backfill of an old gap. So after its
+//! own snapshot, an export refreshes every later snapshot the ledger shows as short of the
+//! rows now hired up to its date; nothing else would ever write them again.
 
 use futures::{pin_mut, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::Context;
-use crate::error::StageError;
+use crate::error::{LeaseError, StageError};
+use crate::lease;
 use crate::ledger::{self, Counted, RowCounts};
 use crate::logical_date::LogicalDate;
 use crate::s3::{ObjectWriter, CSV_CONTENT_TYPE};
@@ -27,6 +34,9 @@ pub struct ExportOutput {
     pub rows: u64,
     pub bytes: u64,
     pub parts: u32,
+    /// Later dates whose snapshots were stale and written again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshed: Vec<LogicalDate>,
 }
 
 pub fn export_key(date: LogicalDate) -> String {
@@ -48,7 +58,7 @@ impl Counted for ExportOutput {
 
 pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, StageError> {
     let date = event.logical_date;
-    ledger::tracked(
+    let mut output = ledger::tracked(
         ctx,
         "hr",
         "export",
@@ -56,7 +66,66 @@ pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, Stag
         event.execution.as_deref(),
         export(ctx, date),
     )
-    .await
+    .await?;
+    for later in stale_snapshots(ctx, date).await? {
+        refresh(ctx, later, event.execution.as_deref()).await?;
+        tracing::info!(%later, after = %date, "stale later snapshot exported again");
+        output.refreshed.push(later);
+    }
+    Ok(output)
+}
+
+/// Writes a later date's snapshot again, recorded as its own attempt so that the ledger's row
+/// count is the snapshot's again. Under that date's lease: taken for this refresh only when
+/// free; our own execution's when it is running that date too (a backfill's Map runs several
+/// dates at once); refused, and so retried, while another execution runs it.
+async fn refresh(
+    ctx: &Context,
+    later: LogicalDate,
+    execution: Option<&str>,
+) -> Result<ExportOutput, StageError> {
+    match ledger::tracked(ctx, "hr", "export", later, None, export(ctx, later)).await {
+        Err(StageError::Lease(LeaseError::Held { holder, .. }))
+            if execution.is_some_and(|ours| holder == lease::describe(ours, Some(ours))) =>
+        {
+            ledger::tracked(ctx, "hr", "export", later, execution, export(ctx, later)).await
+        }
+        other => other,
+    }
+}
+
+/// The dates after `date` that may have a snapshot (an export was attempted: its ledger row
+/// is written before the upload starts) whose latest successful export, if any, did not
+/// count exactly the employees now hired up to them. An attempt whose upload finished but
+/// whose ledger row could not be closed (a killed connection, a timeout) leaves no success
+/// behind, so its snapshot counts as stale too.
+async fn stale_snapshots(ctx: &Context, date: LogicalDate) -> Result<Vec<LogicalDate>, StageError> {
+    let client = ctx.postgres().await?;
+    let rows = client
+        .query(
+            "SELECT attempted.logical_date::text
+               FROM (SELECT DISTINCT logical_date FROM etl.runs
+                      WHERE pipeline = 'hr' AND stage = 'export'
+                        AND logical_date > $1::text::date) AS attempted
+              WHERE (SELECT rows_out FROM etl.runs AS r
+                      WHERE r.pipeline = 'hr' AND r.stage = 'export' AND r.status = 'succeeded'
+                        AND r.logical_date = attempted.logical_date
+                      ORDER BY r.attempt DESC LIMIT 1)
+                    IS DISTINCT FROM
+                    (SELECT count(*) FROM hr.employees WHERE hire_date <= attempted.logical_date)
+              ORDER BY 1",
+            &[&date.to_string()],
+        )
+        .await
+        .map_err(StageError::postgres)?;
+    rows.iter()
+        .map(|row| {
+            let text: String = row.get(0);
+            text.parse().map_err(|e| {
+                StageError::Internal(format!("the ledger holds a bad date {text:?}: {e}"))
+            })
+        })
+        .collect()
 }
 
 async fn export(ctx: &Context, date: LogicalDate) -> Result<ExportOutput, StageError> {
@@ -119,5 +188,6 @@ async fn export(ctx: &Context, date: LogicalDate) -> Result<ExportOutput, StageE
         rows: rows as u64,
         bytes: total,
         parts,
+        refreshed: Vec::new(),
     })
 }

@@ -1,15 +1,24 @@
 //! Stage `hr-hire`: hires `count` fake employees for a logical date — generate, clean,
 //! validate, load — deterministically, so a retry or a re-run adds nothing.
+//!
+//! The batch (date, seed) is generated on every core straight into binary COPY bytes
+//! ([`crate::hr::chunks`]) and loaded as a unit ([`crate::hr::load`]): one transaction deletes
+//! what an earlier run of the batch left and copies the new rows in.
 
-use chrono::NaiveDate;
+use std::num::NonZeroUsize;
+
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::Sender;
 
 use crate::clients::Context;
 use crate::error::StageError;
-use crate::hr::clean::{clean_and_validate, Employee, Reject};
+use crate::hr::binary_copy::RowEncoder;
+use crate::hr::chunks::{default_threads, ChunkPlan, Chunks};
+use crate::hr::clean::Reject;
 use crate::hr::generate::HireBatch;
-use crate::hr::load::{save_rejects, StagingCopy};
+use crate::hr::load::{
+    claim_batch, delete_batch, merge_staging, record_batch, replace_rejects, BatchIds, BatchRecord,
+    CopyIn, CopyTarget, ID_BLOCK,
+};
 use crate::hr::locale::Locale;
 use crate::ledger::{self, Counted, RowCounts};
 use crate::logical_date::LogicalDate;
@@ -19,8 +28,8 @@ use crate::logical_date::LogicalDate;
 /// 2M is about 135 s, leaving room for a slower day. Larger days are an `InvalidInput` up
 /// front rather than a timeout after minutes of work.
 pub const MAX_COUNT: u64 = 2_000_000;
-/// Rows generated and sent per COPY chunk: bounds memory whatever the count.
-const CHUNK: u32 = 10_000;
+// A batch's rows must fit its block of employee ids.
+const _: () = assert!(MAX_COUNT <= ID_BLOCK as u64);
 
 fn default_count() -> u64 {
     100
@@ -63,7 +72,22 @@ impl Counted for HireOutput {
     }
 }
 
+/// How the stage runs, beyond what the event says (tests and benchmarks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HireOptions {
+    /// Generator threads; default one per available core.
+    pub generator_threads: Option<NonZeroUsize>,
+}
+
 pub async fn run(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError> {
+    run_with(ctx, event, HireOptions::default()).await
+}
+
+pub async fn run_with(
+    ctx: &Context,
+    event: HireEvent,
+    options: HireOptions,
+) -> Result<HireOutput, StageError> {
     let (date, execution) = (event.logical_date, event.execution.clone());
     ledger::tracked(
         ctx,
@@ -71,12 +95,16 @@ pub async fn run(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageErr
         "hire",
         date,
         execution.as_deref(),
-        hire(ctx, event),
+        hire(ctx, event, options),
     )
     .await
 }
 
-async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError> {
+async fn hire(
+    ctx: &Context,
+    event: HireEvent,
+    options: HireOptions,
+) -> Result<HireOutput, StageError> {
     if !(1..=MAX_COUNT).contains(&event.count) {
         return Err(StageError::invalid_input(format!(
             "count must be between 1 and {MAX_COUNT}, got {}",
@@ -95,36 +123,51 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
         StageError::invalid_input(format!("{date} has no following day in range"))
     })?;
     let locale = event.locale.unwrap_or(Locale::EsEs);
-    let batch = HireBatch {
-        hire_date: date.date(),
-        seed: event.seed,
-        locale,
-    };
-    let interval = (date.date(), next.date());
     let count = event.count as u32; // checked above: at most MAX_COUNT
+    let threads = options.generator_threads.unwrap_or_else(default_threads);
 
     let mut client = ctx.postgres().await?;
     let tx = client.transaction().await.map_err(StageError::postgres)?;
-    let mut copy = StagingCopy::begin(&tx).await?;
-    // Generation and cleaning run on a blocking thread while the previous chunk is written:
-    // the CPU-bound half and the I/O-bound half overlap. Two chunks in flight bound memory.
-    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<Employee>>(2);
-    let producer =
-        tokio::task::spawn_blocking(move || generate_chunks(batch, interval, count, sender));
-    let mut written: Result<(), StageError> = Ok(());
-    while let Some(chunk) = chunks.recv().await {
-        if let Err(err) = copy.write(&chunk).await {
-            written = Err(err);
-            break;
+    // Locks the batch: a concurrent load of the same (date, seed) waits for this one.
+    let ids = claim_batch(&tx, date, seed).await?;
+    let (target, id_base, replaced) = match ids {
+        BatchIds::Block(base) => (
+            CopyTarget::Employees,
+            base,
+            Some(delete_batch(&tx, date, seed, count).await?),
+        ),
+        // The staging rows' ids are not used: the merge keeps the batch's own.
+        BatchIds::Legacy => (CopyTarget::Staging, 0, None),
+    };
+    let plan = ChunkPlan {
+        batch: HireBatch {
+            hire_date: date.date(),
+            seed: event.seed,
+            locale,
+        },
+        interval: (date.date(), next.date()),
+        count,
+        encoder: RowEncoder::new(date.date(), seed, id_base),
+    };
+    let (copied, rejects) = copy_batch(&tx, target, plan, threads).await?;
+    let (loaded, already_present, dropped) = match replaced {
+        Some(replaced) => {
+            let present = replaced.reproduced.min(copied);
+            (copied - present, present, replaced.dropped)
         }
-    }
-    drop(chunks);
-    let rejects = producer
-        .await
-        .map_err(|e| StageError::Internal(format!("employee generator panicked: {e}")))?;
-    written?;
-    let (staged, inserted) = copy.merge(date, seed).await?;
-    save_rejects(&tx, date, seed, &rejects).await?;
+        None => {
+            let inserted = merge_staging(&tx).await?;
+            (inserted, copied.saturating_sub(inserted), 0)
+        }
+    };
+    replace_rejects(&tx, date, seed, &rejects).await?;
+    let record = BatchRecord {
+        locale: &locale.to_string(),
+        requested: count,
+        loaded: copied,
+        rejected: rejects.len() as u64,
+    };
+    record_batch(&tx, date, seed, &record).await?;
     tx.commit().await.map_err(StageError::postgres)?;
 
     let output = HireOutput {
@@ -132,8 +175,8 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
         seed: event.seed,
         locale: locale.to_string(),
         generated: u64::from(count),
-        loaded: inserted,
-        already_present: staged - inserted,
+        loaded,
+        already_present,
         rejected: rejects.len() as u64,
     };
     tracing::info!(
@@ -141,34 +184,35 @@ async fn hire(ctx: &Context, event: HireEvent) -> Result<HireOutput, StageError>
         loaded = output.loaded,
         already_present = output.already_present,
         rejected = output.rejected,
+        dropped,
+        legacy_batch = ids == BatchIds::Legacy,
+        generator_threads = threads.get(),
         "employees hired"
     );
     Ok(output)
 }
 
-/// Generates and cleans `count` employees in chunks of [`CHUNK`], sending the good ones to
-/// the writer and returning the rejects. Stops early when the writer has gone.
-fn generate_chunks(
-    batch: HireBatch,
-    interval: (NaiveDate, NaiveDate),
-    count: u32,
-    sender: Sender<Vec<Employee>>,
-) -> Vec<Reject> {
-    let mut rejects = Vec::new();
-    let mut start = 0u32;
-    while start < count {
-        let end = start.saturating_add(CHUNK).min(count);
-        let mut chunk = Vec::with_capacity((end - start) as usize);
-        for index in start..end {
-            match clean_and_validate(batch.employee(index), interval) {
-                Ok(employee) => chunk.push(employee),
-                Err(reject) => rejects.push(*reject),
-            }
+/// Streams the batch into `target` while the generator threads make it; returns the rows
+/// copied and the rejects. Stops the threads if the COPY fails.
+async fn copy_batch(
+    tx: &tokio_postgres::Transaction<'_>,
+    target: CopyTarget,
+    plan: ChunkPlan,
+    threads: NonZeroUsize,
+) -> Result<(u64, Vec<Reject>), StageError> {
+    let internal = |err: crate::hr::chunks::ChunkError| StageError::Internal(err.to_string());
+    let mut chunks = Chunks::start(plan, threads);
+    let copied = async {
+        let mut copy = CopyIn::begin(tx, target).await?;
+        while let Some(chunk) = chunks.next().await.map_err(internal)? {
+            copy.write(chunk).await?;
         }
-        if sender.blocking_send(chunk).is_err() {
-            break; // the writer stopped (its error is reported by `hire`)
-        }
-        start = end;
+        copy.finish().await
     }
-    rejects
+    .await;
+    // Before reporting a COPY error: the threads stop at their next send once the channels
+    // close, and nothing outlives the stage.
+    let rejects = chunks.finish().await.map_err(internal);
+    let copied = copied?;
+    Ok((copied, rejects?))
 }
