@@ -45,16 +45,6 @@ async fn run_hr_report(
         .unwrap()
 }
 
-/// The Task states an execution entered, in order.
-fn entered_tasks(report: &RunReport) -> impl Iterator<Item = &str> {
-    report.history.iter().filter_map(|event| match event {
-        asl::Event::StateEntered { state, state_type } if state_type == "Task" => {
-            Some(state.as_str())
-        }
-        _ => None,
-    })
-}
-
 /// What a scheduled run of `day` would plan.
 async fn planned(ctx: &Context, day: &str) -> Vec<LogicalDate> {
     let request: RunRequest = serde_json::from_value(json!({ "logical_date": day })).unwrap();
@@ -96,7 +86,8 @@ async fn a_failing_date_fails_alone_and_the_next_run_picks_it_up() {
     let failure = execution.output.clone().unwrap_err();
     // The execution fails in the failed date's own step, where a redrive resumes it.
     assert_eq!(failure.error, "Fatal", "{failure:?}");
-    let second_runs: Vec<&str> = entered_tasks(&execution)
+    let second_runs: Vec<&str> = execution
+        .tasks_entered()
         .filter(|s| s.ends_with("Again"))
         .collect();
     assert_eq!(

@@ -158,16 +158,9 @@ async fn malformed_events_are_invalid_input_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
-    let env = migrated().await;
-    let ctx = env.ctx.clone();
-    let load =
-        tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-23", 400_000, 3)).await });
-
-    // Wait until the COPY is running, then kill that backend from another connection.
+/// Waits until the hire's COPY is running, then kills that backend from another connection.
+async fn kill_the_copy(env: &TestEnv) {
     let admin = env.ctx.postgres().await.unwrap();
-    let mut killed = false;
     for _ in 0..200 {
         let rows = admin
             .query(
@@ -179,15 +172,23 @@ async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
             .await
             .unwrap();
         if rows.iter().any(|r| r.get::<_, bool>(0)) {
-            killed = true;
-            break;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(killed, "never saw the COPY running");
+    panic!("never saw the COPY running");
+}
+
+#[tokio::test]
+async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
+    let env = migrated().await;
+    let ctx = env.ctx.clone();
+    let load =
+        tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-23", 400_000, 3)).await });
+
+    kill_the_copy(&env).await;
     let err = load.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
-    drop(admin);
     assert_eq!(
         count(&env, "SELECT count(*) FROM hr.employees").await,
         0,
@@ -434,25 +435,7 @@ async fn a_replace_killed_mid_load_leaves_the_previous_load() {
     let ctx = env.ctx.clone();
     let load =
         tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-18", 400_000, 3)).await });
-    let admin = env.ctx.postgres().await.unwrap();
-    let mut killed = false;
-    for _ in 0..200 {
-        let rows = admin
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE datname = current_database() AND pid <> pg_backend_pid()
-                    AND query LIKE 'COPY hr.employees%'",
-                &[],
-            )
-            .await
-            .unwrap();
-        if rows.iter().any(|r| r.get::<_, bool>(0)) {
-            killed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(killed, "never saw the COPY running");
+    kill_the_copy(&env).await;
     let err = load.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
     assert_eq!(

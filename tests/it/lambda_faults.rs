@@ -69,16 +69,7 @@ async fn run_with_faults(env: &TestEnv, machine: &str, input: Value, states: &[&
             );
         }
     }
-    let entered: BTreeSet<&str> = report
-        .history
-        .iter()
-        .filter_map(|event| match event {
-            Event::StateEntered { state, state_type } if state_type == "Task" => {
-                Some(state.as_str())
-            }
-            _ => None,
-        })
-        .collect();
+    let entered: BTreeSet<&str> = report.tasks_entered().collect();
     assert_eq!(
         entered,
         states.iter().copied().collect(),

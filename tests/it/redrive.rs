@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use asl::Event;
 use etl_cli::lambda_limits::InjectedFault;
-use etl_cli::runner::{redrive_machine, run_machine, RunReport, RunSettings};
+use etl_cli::runner::{redrive_machine, run_machine, RunSettings};
 use etl_cli::template::Template;
 use etl_core::search::index::EMPLOYEES;
 use etl_core::Context;
@@ -33,20 +33,6 @@ fn fatal(state: &str) -> InjectedFault {
         nth: 1,
         error: "Fatal".into(),
     }
-}
-
-/// The Task states an execution entered, in order.
-fn tasks_entered(report: &RunReport) -> Vec<&str> {
-    report
-        .history
-        .iter()
-        .filter_map(|event| match event {
-            Event::StateEntered { state, state_type } if state_type == "Task" => {
-                Some(state.as_str())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// What a run leaves behind: the employees, the exported objects and the search documents.
@@ -102,7 +88,7 @@ async fn a_redriven_execution_runs_only_what_failed_and_ends_as_a_clean_run() {
     .unwrap();
     assert_eq!(failed.output.as_ref().unwrap_err().error, "Fatal");
     assert_eq!(
-        tasks_entered(&failed),
+        failed.tasks_entered().collect::<Vec<_>>(),
         [
             "ApplySchema",
             "PlanDates",
@@ -138,8 +124,8 @@ async fn a_redriven_execution_runs_only_what_failed_and_ends_as_a_clean_run() {
     );
     // ExportAgain runs again only if SyncAgain's failure aborted it before it finished (the
     // service redrives aborted branches too).
-    let rerun: Vec<&str> = tasks_entered(&redriven)
-        .into_iter()
+    let rerun: Vec<&str> = redriven
+        .tasks_entered()
         .filter(|s| *s != "ExportAgain")
         .collect();
     assert_eq!(rerun, ["SyncAgain", "RecordRecovered"]);

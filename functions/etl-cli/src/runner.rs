@@ -98,6 +98,17 @@ impl RunReport {
         }
     }
 
+    /// The Task states the execution entered, in order (a state entered again, e.g. after a
+    /// Catch loop, appears again; a redrive's replayed states do not appear).
+    pub fn tasks_entered(&self) -> impl Iterator<Item = &str> {
+        self.history.iter().filter_map(|event| match event {
+            asl::Event::StateEntered { state, state_type } if state_type == "Task" => {
+                Some(state.as_str())
+            }
+            _ => None,
+        })
+    }
+
     pub fn failure(&self) -> Option<FailedExecution<'_>> {
         let failure = self.output.as_ref().err()?;
         Some(FailedExecution {
