@@ -110,14 +110,23 @@ impl EnvSource {
     }
 }
 
-/// `KEY=VALUE` lines; `#` comments and blank lines ignored; no quoting or interpolation.
+/// `KEY=VALUE` lines; `#` comments and blank lines ignored; no interpolation. A value may be
+/// in single quotes, as the shell reads it: the file is also sourced by the scripts, and a URL's
+/// `&` unquoted would end the shell's assignment there.
 pub fn parse_env_file(text: &str) -> HashMap<String, String> {
     text.lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .map(|(k, v)| (k.trim().to_string(), unquoted(v.trim()).to_string()))
         .collect()
+}
+
+fn unquoted(value: &str) -> &str {
+    value
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or(value)
 }
 
 /// The env file named by `ETL_ENV_FILE`, else `.services/env` in the current directory or
@@ -136,6 +145,20 @@ pub fn find_env_file() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_quoted_values_read_as_the_shell_reads_them() {
+        let file = parse_env_file(
+            "# c\nA='postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca.crt'\nB=plain\nC='\nD=''\n",
+        );
+        assert_eq!(
+            file["A"],
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca.crt"
+        );
+        assert_eq!(file["B"], "plain");
+        assert_eq!(file["C"], "'", "a lone quote is a value, not a quoting");
+        assert_eq!(file["D"], "");
+    }
 
     #[test]
     fn function_settings_keep_only_what_a_function_reads() {
