@@ -301,13 +301,21 @@ async fn redrive_count(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,
 ) -> Result<i32, DeployedError> {
-    let described = sfn
-        .describe_execution()
+    Ok(describe(sfn, execution_arn)
+        .await?
+        .redrive_count()
+        .unwrap_or(0))
+}
+
+async fn describe(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput, DeployedError> {
+    sfn.describe_execution()
         .execution_arn(execution_arn)
         .send()
         .await
-        .map_err(sfn_error)?;
-    Ok(described.redrive_count().unwrap_or(0))
+        .map_err(sfn_error)
 }
 
 /// A finished execution.
@@ -334,12 +342,7 @@ pub async fn wait(
 ) -> Result<Finished, DeployedError> {
     let mut pause = Duration::from_millis(500);
     loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-            .map_err(sfn_error)?;
+        let described = describe(sfn, execution_arn).await?;
         match described.status() {
             ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
                 tokio::time::sleep(pause).await;

@@ -30,6 +30,8 @@ pub enum RunError {
     Input(String),
     #[error(transparent)]
     Store(#[from] ExecutionStoreError),
+    #[error("the executions table is in PostgreSQL: {0}")]
+    Database(#[from] etl_core::StageError),
 }
 
 /// Where Task states' Lambda functions run.
@@ -285,10 +287,7 @@ pub async fn redrive_machine(
     execution_name: &str,
     settings: &RunSettings,
 ) -> Result<RunReport, RunError> {
-    let client = ctx
-        .postgres()
-        .await
-        .map_err(|e| RunError::Input(format!("the executions table is in PostgreSQL: {e}")))?;
+    let client = ctx.postgres().await.map_err(RunError::Database)?;
     let stored = executions::load(&client, execution_name).await?;
     drop(client);
     let redrive = stored
