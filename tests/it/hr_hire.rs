@@ -1,7 +1,7 @@
 //! The hire stage against a real PostgreSQL: deterministic, idempotent, clean, honest about
 //! rejects, all-or-nothing when the connection dies, and strict about its input.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use etl_cli::functions::call_in_process;
@@ -139,8 +139,8 @@ async fn malformed_events_are_invalid_input_and_change_nothing() {
         json!({"logical_date": "2026-11-25", "count": -5}),
         json!({"logical_date": "2026-11-25", "count": 0}),
         json!({"logical_date": "2026-11-25", "count": 1_000_000_000u64}),
-        // Beyond what the 300 s timeout allows: accepted before the limits came from it.
-        json!({"logical_date": "2026-11-25", "count": 5_000_000u64}),
+        // Beyond the measured maximum (docs/pipelines.md § Maximums).
+        json!({"logical_date": "2026-11-25", "count": hr_hire::MAX_COUNT + 1}),
         json!({"logical_date": "2026-11-25", "count": "many"}),
         json!({"logical_date": "2026-11-25", "locale": "xx_XX"}),
         json!({"logical_date": "2026-11-25", "seed": u64::MAX}),
@@ -240,6 +240,7 @@ async fn full_fingerprint(env: &TestEnv, filter: &str) -> (String, String) {
 fn threads(n: usize) -> HireOptions {
     HireOptions {
         generator_threads: NonZeroUsize::new(n),
+        ..HireOptions::default()
     }
 }
 
@@ -446,4 +447,102 @@ async fn a_replace_killed_mid_load_leaves_the_previous_load() {
         before,
         "the killed load changed the date"
     );
+}
+
+/// `(batch_index, employee_id)` of a batch's rows, in index order.
+async fn ids_by_index(env: &TestEnv, filter: &str) -> Vec<(i32, i64)> {
+    env.ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query(
+            &format!("SELECT batch_index, employee_id FROM hr.employees WHERE {filter} ORDER BY batch_index"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// The batch's id blocks: `id_base`, then `more_id_bases`.
+async fn id_blocks(env: &TestEnv, filter: &str) -> Vec<i64> {
+    let row = env
+        .ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(
+            &format!("SELECT id_base, more_id_bases FROM hr.hire_batches WHERE {filter}"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut blocks = vec![row.get::<_, i64>(0)];
+    blocks.extend(row.get::<_, Vec<i64>>(1));
+    blocks
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_an_id_block_gets_unique_ids_that_survive_reruns() {
+    // Blocks of 1,000 rows stand in for the 2^21 ids of a real block, so that a batch of a
+    // few thousand rows crosses several (10M rows in one hire own 5 real ones).
+    const BLOCK: u32 = 1_000;
+    let env = migrated().await;
+    let small_blocks = HireOptions {
+        id_block_rows: NonZeroU32::new(BLOCK),
+        ..HireOptions::default()
+    };
+    let hire = |date: &'static str, count: u64, seed: u64| {
+        hr_hire::run_with(&env.ctx, event(date, count, seed), small_blocks)
+    };
+    let batch = "logical_date = '2026-11-17' AND batch_seed = 6";
+    let other = "logical_date = '2026-11-17' AND batch_seed = 7";
+    hire("2026-11-17", 2_500, 6).await.unwrap();
+    // Another batch registered in between: its blocks come between this batch's.
+    hire("2026-11-17", 1_500, 7).await.unwrap();
+    let first = ids_by_index(&env, batch).await;
+    let blocks = id_blocks(&env, batch).await;
+    assert_eq!(blocks.len(), 3, "2,500 rows need 3 blocks: {blocks:?}");
+    for (index, id) in &first {
+        let (block, offset) = (*index as u32 / BLOCK, *index as u32 % BLOCK);
+        assert_eq!(
+            *id,
+            blocks[block as usize] + i64::from(offset),
+            "row {index}"
+        );
+    }
+    let duplicates = "SELECT count(*) - count(DISTINCT employee_id) FROM hr.employees";
+    assert_eq!(count(&env, duplicates).await, 0);
+    let other_ids = ids_by_index(&env, other).await;
+    let other_blocks = id_blocks(&env, other).await;
+    assert!(
+        other_blocks.iter().all(|b| !blocks.contains(b)),
+        "two batches share a block: {blocks:?} {other_blocks:?}"
+    );
+
+    // The same run again: the same id on every row, no new block.
+    hire("2026-11-17", 2_500, 6).await.unwrap();
+    assert_eq!(ids_by_index(&env, batch).await, first);
+    assert_eq!(id_blocks(&env, batch).await, blocks);
+
+    // More rows: new blocks for them; the rows it had keep their ids.
+    hire("2026-11-17", 4_200, 6).await.unwrap();
+    let larger = ids_by_index(&env, batch).await;
+    let grown = id_blocks(&env, batch).await;
+    assert_eq!(grown.len(), 5);
+    assert_eq!(grown[..3], blocks[..]);
+    assert!(grown.iter().all(|b| !other_blocks.contains(b)));
+    let kept: Vec<(i32, i64)> = larger.iter().filter(|(i, _)| *i < 2_500).copied().collect();
+    assert_eq!(kept, first, "a larger re-run moved the earlier rows' ids");
+    assert!(larger.iter().any(|(i, _)| *i >= 4_000));
+    assert_eq!(count(&env, duplicates).await, 0);
+
+    // Fewer: the blocks stay the batch's, so growing again brings the same ids back.
+    hire("2026-11-17", 900, 6).await.unwrap();
+    assert_eq!(id_blocks(&env, batch).await, grown);
+    hire("2026-11-17", 4_200, 6).await.unwrap();
+    assert_eq!(ids_by_index(&env, batch).await, larger);
+    assert_eq!(ids_by_index(&env, other).await, other_ids);
 }

@@ -18,6 +18,8 @@ use etl_cli::runner::load_machine;
 use etl_core::error::MAX_ERROR_MESSAGE_BYTES;
 use etl_core::ledger;
 use etl_core::stages::hr_export::export_key;
+use etl_core::stages::hr_hire::MAX_COUNT;
+use etl_core::stages::hr_sync;
 use etl_core::stages::plan::{
     self, plan_items, PlanDatesEvent, PlanDatesOutput, PlanOutput, Remaining, RunRequest,
     MAX_DATES, MAX_DATES_PER_EXECUTION,
@@ -114,8 +116,8 @@ impl Scenario {
 /// The retries of `Lambda.TooManyRequestsException` every Task of `hr` allows.
 const LAMBDA_RETRIES: u32 = 6;
 
-/// The `hr` functions as they answer at their largest: 2,000,000 employees a date (hr-hire's
-/// maximum), the longest names, the largest counters.
+/// The `hr` functions as they answer at their largest: `hr_hire::MAX_COUNT` employees a date
+/// (hr-hire's maximum), the longest names, the largest counters.
 struct StandIns {
     scenario: Scenario,
     bucket: String,
@@ -163,19 +165,29 @@ impl StandIns {
                 }
                 Ok(json!({
                     "logical_date": date, "seed": u64::MAX, "locale": "es_ES",
-                    "generated": 2_000_000, "loaded": 2_000_000,
-                    "already_present": 2_000_000, "rejected": 2_000_000
+                    "generated": MAX_COUNT, "loaded": MAX_COUNT,
+                    "already_present": MAX_COUNT, "rejected": MAX_COUNT
                 }))
             }
             "hr-export" => Ok(json!({
                 "logical_date": date, "bucket": self.bucket, "key": export_key(date.parse().unwrap()),
                 "rows": 732_000_000_u64, "bytes": 99_999_999_999_u64, "parts": 10_000
             })),
-            "hr-sync" => Ok(json!({
-                "logical_date": date, "index": "etl-prod-empleados_search", "full": false,
-                "selected": 2_000_000, "indexed": 2_000_000, "failed": 0, "retried": 999_999,
-                "failures": []
-            })),
+            // Hire's 2,000,000 employees at hr-sync's default 700,000 per invocation: the Sync
+            // loop invokes it three times, each with the previous one's progress.
+            "hr-sync" => {
+                let before = payload["sync"]["invocations"].as_u64().unwrap_or(0);
+                let invocations = before + 1;
+                let per_invocation = hr_sync::DEFAULT_MAX_DOCS_PER_INVOCATION;
+                let indexed = (invocations * per_invocation).min(2_000_000);
+                Ok(json!({
+                    "logical_date": date, "index": "etl-prod-empleados_search", "full": false,
+                    "selected": per_invocation, "indexed": per_invocation, "failed": 0,
+                    "retried": 999_999, "requests": 999_999, "failures": [],
+                    "progress": {"invocations": invocations, "indexed": indexed, "failed": 0,
+                                 "more": indexed < 2_000_000, "after_employee_id": i64::MAX}
+                }))
+            }
             "record-run"
                 if self.scenario == Scenario::LedgerFailsToo && payload.get("error").is_some() =>
             {
@@ -242,7 +254,7 @@ async fn measure(scenario: Scenario, dates: usize) -> Measured {
         "logical_date": last.to_string(),
         "start_date": FIRST,
         "reprocess": "all",
-        "params": {"count": 2_000_000, "seed": u64::MAX, "locale": "es_ES"}
+        "params": {"count": MAX_COUNT, "seed": u64::MAX, "locale": "es_ES"}
     });
     let mut options = RunOptions::new("hr", &execution_name());
     options.time_scale = 0.0;

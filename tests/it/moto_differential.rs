@@ -343,7 +343,8 @@ async fn local_runner_matches_motos_engine() {
         definition
     };
     // Export and Sync run in parallel, so either may take either stub: one serves both.
-    let published = json!({"key": "k", "rows": 3, "bytes": 9, "indexed": 3, "failed": 0});
+    let published = json!({"key": "k", "rows": 3, "bytes": 9, "indexed": 3, "failed": 0,
+        "progress": {"invocations": 1, "indexed": 3, "failed": 0, "more": false, "after_employee_id": 3}});
     let cases = [
         (
             "hr",
@@ -374,7 +375,7 @@ async fn local_runner_matches_motos_engine() {
                 "hire": {"generated": 3, "loaded": 3, "rejected": 0},
                 "published": {
                     "export": {"key": "k", "rows": 3, "bytes": 9},
-                    "sync": {"indexed": 3, "failed": 0}
+                    "sync": {"indexed": 3, "failed": 0, "invocations": 1}
                 },
                 "outcome": {"status": "succeeded"}
             }], "remaining": {"count": 0, "from": null}}),

@@ -9,6 +9,7 @@ pub mod marketing;
 pub mod proxy;
 pub mod sfn_redrive_mock;
 pub mod sigv4_proxy;
+pub mod webdriver;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -170,7 +171,7 @@ impl TestDatabase {
 
 /// Runs clean-up work to completion from `Drop`, which has no async context to borrow: on a
 /// thread with a small runtime of its own. Best effort, like any clean-up.
-fn run_to_completion<F: std::future::Future<Output = ()> + Send + 'static>(work: F) {
+pub(crate) fn run_to_completion<F: std::future::Future<Output = ()> + Send + 'static>(work: F) {
     let _ = std::thread::spawn(move || {
         if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()

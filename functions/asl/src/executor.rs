@@ -50,6 +50,43 @@ pub struct RunOptions {
     /// Resume this earlier attempt of the execution instead of starting afresh (see
     /// [`redrive`]). The caller checks it is redrivable ([`redrive::check_redrivable`]).
     pub redrive: Option<Redrive>,
+    /// Told of every history event as it is recorded (e.g. to show live progress); none by
+    /// default. A distributed Map's child executions share it.
+    pub observer: Option<Observer>,
+}
+
+/// One history event as it happens, for an [`Observer`].
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The state machine's name; a distributed Map's child executions run
+    /// `<machine>/<Map state>`.
+    pub state_machine: &'a str,
+    pub execution: &'a str,
+    /// Whether the event is a distributed Map's child execution's rather than the
+    /// execution's own.
+    pub child: bool,
+    pub event: &'a Event,
+}
+
+/// Watches an execution's events as they are recorded. It is called on the executor's task,
+/// inside the run loop: it must return quickly and must not block.
+#[derive(Clone)]
+pub struct Observer(Arc<dyn Fn(&Observed<'_>) + Send + Sync>);
+
+impl Observer {
+    pub fn new(watch: impl Fn(&Observed<'_>) + Send + Sync + 'static) -> Self {
+        Observer(Arc::new(watch))
+    }
+
+    fn tell(&self, observed: &Observed<'_>) {
+        (self.0)(observed);
+    }
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl RunOptions {
@@ -62,6 +99,7 @@ impl RunOptions {
             start_time: None,
             item_store: None,
             redrive: None,
+            observer: None,
         }
     }
 }
@@ -69,6 +107,9 @@ impl RunOptions {
 pub struct Execution {
     pub output: Result<Value, Failure>,
     pub history: Vec<Event>,
+    /// When each event of `history` happened (same length, same order): the timestamps of
+    /// the stored execution history (`etl history`).
+    pub event_times: Vec<DateTime<Utc>>,
     /// The events Step Functions would have written to this execution's history, by type:
     /// what its 25,000-event quota counts.
     pub service_events: BTreeMap<&'static str, u64>,
@@ -113,6 +154,7 @@ pub async fn execute(
     let runner = Runner {
         invoker,
         history: Mutex::new(Vec::new()),
+        event_times: Mutex::default(),
         service_history,
         map_runs: Arc::default(),
         recorder: Arc::new(recorder),
@@ -161,6 +203,10 @@ pub async fn execute(
         .history
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let event_times = runner
+        .event_times
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let map_runs = std::mem::take(
         &mut *runner
             .map_runs
@@ -170,6 +216,7 @@ pub async fn execute(
     Execution {
         output,
         history,
+        event_times,
         service_events: runner.service_history.counts(),
         map_runs,
         journal: runner.recorder.journal(),
@@ -180,6 +227,7 @@ struct Runner {
     invoker: Arc<dyn TaskInvoker>,
     options: RunOptions,
     history: Mutex<Vec<Event>>,
+    event_times: Mutex<Vec<DateTime<Utc>>>,
     service_history: History,
     execution: Value,
     state_machine: Value,
@@ -296,10 +344,26 @@ impl Runner {
             }
             _ => tracing::debug!(?event),
         }
-        self.history
+        if let Some(observer) = &self.options.observer {
+            let state_machine = self.options.state_machine_name.as_str();
+            observer.tell(&Observed {
+                state_machine,
+                execution: &self.options.execution_name,
+                // Only a child's machine name has a '/': `<machine>/<Map state>`.
+                child: state_machine.contains('/'),
+                event: &event,
+            });
+        }
+        let mut history = self
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        history.push(event);
+        // Under the history's lock, so that the two stay in step.
+        self.event_times
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(event);
+            .push(Utc::now());
     }
 
     /// `seconds` of model time as wall-clock time. Bounded to [0, a year] first so that no

@@ -34,7 +34,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use executor::{execute, Execution, RunOptions};
+pub use executor::{execute, Execution, Observed, Observer, RunOptions};
 pub use model::Machine;
 pub use redrive::{Journal, Redrive};
 

@@ -41,6 +41,36 @@ pub struct Phase {
     /// running on it counts too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_mib: Option<f64>,
+    /// CPU time this process spent in the phase, user + sys, seconds (`getrusage`): what
+    /// Lambda bills. Servers the phase talks to (moto, PostgreSQL) are other processes and
+    /// are not in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+}
+
+/// The rows CPU time is quoted per: the seed's daily volume.
+pub const CPU_PER_ROWS: u64 = 500_000;
+
+impl Phase {
+    /// CPU seconds per [`CPU_PER_ROWS`] rows.
+    pub fn cpu_per_rows(&self) -> Option<f64> {
+        let cpu = self.cpu_seconds?;
+        (self.rows > 0).then(|| cpu * CPU_PER_ROWS as f64 / self.rows as f64)
+    }
+}
+
+/// User + sys CPU time of this process so far (all its threads), seconds.
+fn process_cpu_seconds() -> Option<f64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage only writes the struct it is given, which is large enough.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: a zero return means the kernel filled the struct.
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
 }
 
 /// Starts a phase's peak-RSS measurement afresh, best effort: first hands the heap that
@@ -88,6 +118,9 @@ impl std::fmt::Display for Phase {
         if let Some(wal) = self.wal_mib {
             write!(f, "  WAL {wal:.0} MiB")?;
         }
+        if let Some(cpu) = self.cpu_seconds {
+            write!(f, "  CPU {cpu:.2} s")?;
+        }
         match &self.note {
             Some(note) => write!(f, "  ({note})"),
             None => Ok(()),
@@ -104,9 +137,13 @@ where
     F: std::future::Future<Output = Result<T, StageError>>,
 {
     reset_peak_rss();
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let output = work.await?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| after - before);
     let rows = rows(&output);
     Ok(Phase {
         name: Cow::Borrowed(name),
@@ -116,6 +153,7 @@ where
         peak_rss_mib: peak_rss_mib(),
         note: None,
         wal_mib: None,
+        cpu_seconds,
     })
 }
 
@@ -124,6 +162,7 @@ pub const HIRE: &str = "hire (generate + clean + COPY, one transaction)";
 pub const HIRE_CEILING: &str = "hire ceiling: \\copy of the same rows as CSV";
 pub const HIRE_AGAIN: &str = "hire again (a re-run: the batch replaced)";
 pub const SYNC: &str = "sync (PostgreSQL → bulk → Elasticsearch)";
+pub const SYNC_CEILING: &str = "sync ceiling: raw _bulk of the same documents, pre-built";
 pub const CLICKSTREAM_INDEX: &str = "simulate + bulk index (the stage's path)";
 pub const CLICKSTREAM_CEILING: &str = "server ceiling (pre-built NDJSON, same client)";
 pub const MARKETING_PIPELINE: &str = "pipeline end to end (sum of the stages)";
@@ -227,23 +266,125 @@ pub async fn hr(ctx: &Context, options: &HrOptions) -> Result<Vec<Phase>, StageE
     drop(csv);
     let mut phases = vec![hire, ceiling, again];
     if options.sync {
-        phases.push(
-            timed(
-                SYNC,
-                |o: &hr_sync::SyncOutput| o.indexed,
-                hr_sync::run(
-                    ctx,
-                    SyncEvent {
-                        logical_date: date,
-                        full: false,
-                        execution: Some("bench".into()),
-                    },
-                ),
-            )
-            .await?,
-        );
+        phases.extend(sync_and_ceiling(ctx, date).await?);
     }
     Ok(phases)
+}
+
+/// The sync of the date's rows into a fresh index, then the cluster's ceiling for the same
+/// documents: the NDJSON the sync sends, built beforehand (untimed) from the same rows by
+/// the same code, posted raw with the same request size, concurrency and encoding into
+/// another fresh index. Each index is deleted once timed, so the local stand-in holds one
+/// copy at a time.
+async fn sync_and_ceiling(ctx: &Context, date: LogicalDate) -> Result<Vec<Phase>, StageError> {
+    let es = ctx.elasticsearch()?;
+    let index = ctx.index_name(EMPLOYEES.name);
+    let event = SyncEvent {
+        max_docs: Some(u64::MAX / 2),
+        ..SyncEvent::for_date(date, Some("bench".into()))
+    };
+    let config = event.bulk_config(ctx, es);
+    let note = format!(
+        "{} in flight, {} KiB requests, gzip {}",
+        config.concurrency,
+        config.max_bytes / 1024,
+        if config.gzip { "on" } else { "off" }
+    );
+    let mut ours = timed(
+        SYNC,
+        |o: &hr_sync::SyncOutput| o.indexed,
+        hr_sync::run(ctx, event.clone()),
+    )
+    .await?;
+    ours.note = Some(note.clone());
+    delete_index(ctx, &index).await?;
+
+    let ceiling_index = ctx.index_name("bench_sync_ceiling");
+    delete_index(ctx, &ceiling_index).await?;
+    etl_core::search::ensure_index(es, &ceiling_index, &EMPLOYEES).await?;
+    let bodies = prebuilt_sync_bodies(ctx, &event, &ceiling_index, &config).await?;
+    let mut ceiling = timed(SYNC_CEILING, |n: &u64| *n, async {
+        use futures::{StreamExt, TryStreamExt};
+        let sent: Vec<u64> = futures::stream::iter(bodies.iter())
+            .map(|(body, docs)| async move {
+                let (status, answer) =
+                    etl_core::search::bulk::post_bulk_encoded(es, body, config.gzip).await?;
+                let head = &answer[..answer.len().min(64)];
+                if !(200..300).contains(&status) || !contains(head, br#""errors":false"#) {
+                    return Err(StageError::elasticsearch_status(
+                        status,
+                        &String::from_utf8_lossy(head),
+                    ));
+                }
+                Ok(*docs)
+            })
+            .buffer_unordered(config.concurrency)
+            .try_collect()
+            .await?;
+        etl_core::search::refresh(es, &ceiling_index).await?;
+        Ok(sent.iter().sum())
+    })
+    .await?;
+    ceiling.note = Some(note);
+    delete_index(ctx, &ceiling_index).await?;
+    Ok(vec![ours, ceiling])
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Deletes an index; a missing one is fine.
+async fn delete_index(ctx: &Context, index: &str) -> Result<(), StageError> {
+    let _ = call(
+        ctx.elasticsearch()?,
+        Method::Delete,
+        &format!("/{index}"),
+        None,
+    )
+    .await;
+    Ok(())
+}
+
+/// The bodies the sync sends for `event`, addressed to `index`: the same query, document
+/// type and batching, gzipped beforehand when the sync gzips. Each with its document count.
+async fn prebuilt_sync_bodies(
+    ctx: &Context,
+    event: &SyncEvent,
+    index: &str,
+    config: &etl_core::search::BulkConfig,
+) -> Result<Vec<(Vec<u8>, u64)>, StageError> {
+    use etl_core::search::bulk::{action_prefix, gzip, Batch};
+    use futures::TryStreamExt;
+
+    let client = ctx.postgres().await?;
+    let rows = hr_sync::select_rows(&client, event, event.limit()?).await?;
+    futures::pin_mut!(rows);
+    let prefix = action_prefix(index);
+    let mut batch = Batch::with_capacity(config.max_bytes);
+    let mut batches = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(StageError::postgres)? {
+        let doc = hr_sync::EmployeeDoc::from_row(&row)?;
+        batch
+            .push(&prefix, &doc.employee_id, &doc)
+            .map_err(|e| StageError::Internal(e.to_string()))?;
+        batches.extend(batch.take_full(config));
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    Ok(batches
+        .into_iter()
+        .map(|b| {
+            let docs = b.len() as u64;
+            let body = if config.gzip {
+                gzip(b.body())
+            } else {
+                b.into_body()
+            };
+            (body, docs)
+        })
+        .collect())
 }
 
 /// Puts the table in the same state before each timed load: dead rows gone, a fresh
@@ -395,6 +536,7 @@ async fn copy_ceiling(
         peak_rss_mib: peak,
         note: Some(note),
         wal_mib: None,
+        cpu_seconds: None,
     })
 }
 
@@ -487,10 +629,10 @@ async fn copy_csv_in_process(
 
 /// `etl bench clickstream`: simulate → bulk-index `events` events, then the server's own
 /// ceiling for the same documents: pre-built NDJSON bodies of the same size, posted by the
-/// same HTTP client, one request at a time like the sink.
+/// same HTTP client, as many in flight as the sink sends.
 pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, StageError> {
     use etl_core::clickstream::simulate::{interval, Simulation};
-    use etl_core::search::bulk::{append_index_action, post_bulk};
+    use etl_core::search::bulk::{action_prefix, post_bulk, Batch};
     use etl_core::search::index::CLICKSTREAM;
     use etl_core::search::{ensure_index, refresh, BulkConfig, BulkSink};
 
@@ -529,38 +671,40 @@ pub async fn clickstream(ctx: &Context, events: u64) -> Result<Vec<Phase>, Stage
     let ceiling_index = format!("{index}_ceiling");
     let _ = call(es, Method::Delete, &format!("/{ceiling_index}"), None).await;
     ensure_index(es, &ceiling_index, &CLICKSTREAM).await?;
-    let per_request = BulkConfig::default().max_docs;
+    // Batched and sent as the sink does: requests of the same size, as many in flight.
+    let config = BulkConfig::default();
+    let prefix = action_prefix(&ceiling_index);
+    let mut batch = Batch::with_capacity(config.max_bytes);
     let mut bodies = Vec::new();
-    let mut body = Vec::new();
-    let (mut in_body, mut total, mut session) = (0usize, 0u64, 0u32);
+    let (mut total, mut session) = (0u64, 0u32);
     while total < events {
         for e in simulation.session(session) {
-            let source =
-                serde_json::to_vec(&e).map_err(|err| StageError::Internal(err.to_string()))?;
-            append_index_action(&mut body, &ceiling_index, &e.event_id, &source);
-            in_body += 1;
+            batch
+                .push(&prefix, &e.event_id, &e)
+                .map_err(|err| StageError::Internal(err.to_string()))?;
             total += 1;
-            if in_body == per_request {
-                bodies.push((std::mem::take(&mut body), in_body));
-                in_body = 0;
-            }
+            bodies.extend(batch.take_full(&config));
         }
         session += 1;
     }
-    if in_body > 0 {
-        bodies.push((body, in_body));
+    if !batch.is_empty() {
+        bodies.push(batch);
     }
     let ceiling = timed(CLICKSTREAM_CEILING, |n: &u64| *n, async {
-        let mut indexed = 0u64;
-        for (body, docs) in bodies {
-            let (status, _) = post_bulk(es, body).await?;
-            if !(200..300).contains(&status) {
-                return Err(StageError::elasticsearch_status(status, "bulk"));
-            }
-            indexed += docs as u64;
-        }
+        use futures::{StreamExt, TryStreamExt};
+        let sent: Vec<u64> = futures::stream::iter(bodies.iter())
+            .map(|batch| async move {
+                let (status, _) = post_bulk(es, batch.body(), false).await?;
+                if !(200..300).contains(&status) {
+                    return Err(StageError::elasticsearch_status(status, "bulk"));
+                }
+                Ok(batch.len() as u64)
+            })
+            .buffer_unordered(config.concurrency)
+            .try_collect()
+            .await?;
         refresh(es, &ceiling_index).await?;
-        Ok(indexed)
+        Ok(sent.iter().sum())
     })
     .await?;
     let _ = call(es, Method::Delete, &format!("/{index}"), None).await;
@@ -588,6 +732,7 @@ pub async fn marketing(ctx: &Context, rows: u64) -> Result<Vec<Phase>, StageErro
             peak_rss_mib: None,
             note: None,
             wal_mib: None,
+            cpu_seconds: phases.iter().map(|p| p.cpu_seconds).sum(),
         }
     };
     let pipeline_total = total(MARKETING_PIPELINE, &stages);
@@ -772,6 +917,11 @@ pub struct PhaseSummary {
     pub seconds_median: f64,
     pub seconds_max: f64,
     pub peak_rss_mib_max: Option<f64>,
+    /// Median CPU seconds (user + sys, this process), and the same per [`CPU_PER_ROWS`] rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds_median: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds_per_500k_rows_median: Option<f64>,
 }
 
 /// One line of the summary table: min / median / max.
@@ -785,7 +935,14 @@ impl std::fmt::Display for PhaseSummary {
             self.seconds_median,
             self.seconds_max,
             mib_or_unknown(self.peak_rss_mib_max, 0)
-        )
+        )?;
+        if let (Some(cpu), Some(per_rows)) = (
+            self.cpu_seconds_median,
+            self.cpu_seconds_per_500k_rows_median,
+        ) {
+            write!(f, "  CPU {cpu:.2} s ({per_rows:.2} s per 500k rows)")?;
+        }
+        Ok(())
     }
 }
 
@@ -831,9 +988,17 @@ pub fn summarise(runs: &[Vec<Phase>]) -> Vec<PhaseSummary> {
                     .iter()
                     .filter_map(|p| p.peak_rss_mib)
                     .max_by(f64::total_cmp),
+                cpu_seconds_median: median_of(same.iter().filter_map(|p| p.cpu_seconds)),
+                cpu_seconds_per_500k_rows_median: median_of(
+                    same.iter().filter_map(|p| p.cpu_per_rows()),
+                ),
             }
         })
         .collect()
+}
+
+fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    Spread::of(values.collect()).map(|spread| spread.median)
 }
 
 /// One summary line: our phase against the ceiling for the same work.
@@ -862,7 +1027,7 @@ pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "hr-sync",
         ours: SYNC,
-        ceiling: None,
+        ceiling: Some(SYNC_CEILING),
     },
     Workload {
         name: "clickstream",
@@ -903,6 +1068,9 @@ pub struct Side {
     pub rows: u64,
     pub seconds: Spread,
     pub rows_per_second: Spread,
+    /// CPU seconds (user + sys, this process) per [`CPU_PER_ROWS`] rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds_per_500k_rows: Option<Spread>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -920,6 +1088,9 @@ impl Side {
             rows: first.rows,
             seconds: Spread::of(phases.iter().map(|p| p.seconds).collect())?,
             rows_per_second: Spread::of(phases.iter().map(|p| p.rows_per_second).collect())?,
+            cpu_seconds_per_500k_rows: Spread::of(
+                phases.iter().filter_map(|p| p.cpu_per_rows()).collect(),
+            ),
             note: first.note.clone(),
         })
     }
@@ -995,6 +1166,13 @@ impl std::fmt::Display for WorkloadTable<'_> {
                 thousands(w.ours.rows_per_second.median),
                 ceiling
             )?;
+            if let Some(cpu) = w.ours.cpu_seconds_per_500k_rows {
+                write!(
+                    f,
+                    "  CPU {:.2} s per 500k rows ({:.2}–{:.2})",
+                    cpu.median, cpu.min, cpu.max
+                )?;
+            }
         }
         Ok(())
     }
@@ -1048,6 +1226,7 @@ mod tests {
             peak_rss_mib: rss,
             note: None,
             wal_mib: None,
+            cpu_seconds: None,
         }
     }
 
@@ -1092,6 +1271,7 @@ mod tests {
             peak_rss_mib: None,
             note: None,
             wal_mib: None,
+            cpu_seconds: None,
         }
     }
 
@@ -1186,5 +1366,32 @@ mod tests {
         assert_eq!(summary[1].seconds_median, 1.5);
         assert_eq!(summary[1].peak_rss_mib_max, None);
         assert!(summarise(&[]).is_empty());
+    }
+
+    #[test]
+    fn cpu_seconds_are_quoted_per_500k_rows_in_the_summary_and_the_workload_line() {
+        let with_cpu = |seconds: f64, cpu: f64| Phase {
+            cpu_seconds: Some(cpu),
+            ..named(MARKETING_PIPELINE, 250_000, seconds)
+        };
+        let runs = vec![
+            vec![with_cpu(2.0, 1.0), named(MARKETING_CEILING, 250_000, 1.0)],
+            vec![with_cpu(2.0, 3.0), named(MARKETING_CEILING, 250_000, 1.0)],
+            vec![with_cpu(2.0, 2.0), named(MARKETING_CEILING, 250_000, 1.0)],
+        ];
+        let summary = summarise(&runs);
+        assert_eq!(summary[0].cpu_seconds_median, Some(2.0));
+        assert_eq!(summary[0].cpu_seconds_per_500k_rows_median, Some(4.0));
+        assert!(summary[0]
+            .to_string()
+            .contains("CPU 2.00 s (4.00 s per 500k rows)"));
+        assert_eq!(summary[1].cpu_seconds_median, None, "the ceiling had none");
+        let lines = workloads(&runs);
+        let cpu = lines[0].ours.cpu_seconds_per_500k_rows.unwrap();
+        assert_eq!((cpu.min, cpu.median, cpu.max), (2.0, 4.0, 6.0));
+        assert!(WorkloadTable(&lines)
+            .to_string()
+            .contains("CPU 4.00 s per 500k rows (2.00–6.00)"));
+        assert!(with_cpu(1.0, 1.0).to_string().contains("CPU 1.00 s"));
     }
 }

@@ -21,6 +21,11 @@ pub struct Cli {
     /// The SAM template (default: template.yaml at the repository root).
     #[arg(long, global = true, env = "ETL_TEMPLATE")]
     pub template: Option<PathBuf>,
+    /// Logs on stderr as they happen. Without it, `etl run`, `etl backfill` and `etl bench`
+    /// show progress instead and write their logs (JSON lines) to a file whose path they
+    /// print first ($ETL_LOG_DIR, default <temp dir>/etl-logs).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,6 +73,13 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Check that every service answers with the current configuration.
     Check,
+    /// Serve the local read-only viewer on 127.0.0.1: the runs grid, each run's page (state
+    /// machine, event timeline, figures, outputs) and the Kibana dashboards without Kibana.
+    /// Ctrl-C stops.
+    Ui(UiArgs),
+    /// Print an execution's event history (Step Functions' GetExecutionHistory): a local
+    /// execution's from etl.executions, a deployed one's with --deployed.
+    History(HistoryArgs),
     /// The functions' AWS calls against template.yaml's IAM permissions.
     Iam {
         #[command(subcommand)]
@@ -167,6 +179,34 @@ impl LocalExecution {
             ..LambdaLimits::default()
         })
     }
+}
+
+#[derive(Args)]
+pub struct UiArgs {
+    /// The port on 127.0.0.1 (the viewer listens on no other address: it has no login).
+    #[arg(long, default_value_t = etl_cli::ui::DEFAULT_PORT)]
+    pub port: u16,
+    /// Do not serve: time the runs grid's render for 365 dates × 4 pipelines and print
+    /// min/median/max (the benchmark behind the viewer's 200 ms budget).
+    #[arg(long)]
+    pub bench_grid: bool,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// The execution: its name or ARN.
+    pub execution: String,
+    /// Print GetExecutionHistory's JSON ({"events": […]}) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Read the history of a deployed execution from the Step Functions API.
+    #[arg(long)]
+    pub deployed: bool,
+    /// With --deployed and an execution name: the machine it belongs to (e.g. hr).
+    #[arg(long, requires = "deployed")]
+    pub machine: Option<String>,
+    #[command(flatten)]
+    pub target: MachineTarget,
 }
 
 #[derive(Args)]

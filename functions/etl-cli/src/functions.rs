@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use crate::iam::ContractAuditor;
-use crate::lambda_limits::LAMBDA_UNKNOWN;
+use crate::lambda_limits::{INVOCATION_DEADLINE, LAMBDA_UNKNOWN};
 
 type Handler = for<'a> fn(&'a Context, Value) -> BoxFuture<'a, Result<Value, StageError>>;
 
@@ -148,7 +148,15 @@ impl LambdaFunctions for InProcess {
     ) -> BoxFuture<'a, Result<Value, Failure>> {
         let span = invoke_span(function, request, &payload, "in-process");
         async move {
-            call_in_process(&self.ctx, function, payload).await.map_err(|err| {
+            // Under the Lambda limits' host, the invocation's deadline, as a Lambda binary's
+            // context has it (lambda-support); a bare in-process call has none. Read here,
+            // when polled: the host's scope covers the future, not its construction.
+            let with_deadline = INVOCATION_DEADLINE
+                .try_with(|deadline| *deadline)
+                .ok()
+                .map(|deadline| self.ctx.with_deadline(deadline));
+            let ctx = with_deadline.as_ref().unwrap_or(&self.ctx);
+            call_in_process(ctx, function, payload).await.map_err(|err| {
                 tracing::warn!(error_type = err.kind().as_str(), error = %err, "function failed");
                 function_failure(err.kind().as_str(), &err.to_string())
             })

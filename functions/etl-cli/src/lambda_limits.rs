@@ -27,6 +27,13 @@ use serde_json::{json, Value};
 use crate::peak_rss::Measurement;
 use crate::template::FunctionSizing;
 
+tokio::task_local! {
+    /// When the invocation being run is ended (its start plus its scaled `Timeout`), as
+    /// Lambda tells a function through `Lambda-Runtime-Deadline-Ms`: the in-process host
+    /// hands it to the stage's context ([`crate::functions::InProcess`]).
+    pub static INVOCATION_DEADLINE: Instant;
+}
+
 /// 6 MB: the most a synchronous invocation's request or response may hold.
 pub const SYNC_PAYLOAD_LIMIT_BYTES: usize = 6_291_456;
 
@@ -362,9 +369,11 @@ impl<F: LambdaFunctions> LimitedFunctions<F> {
         let timeout = Duration::from_secs_f64(
             (sizing.timeout_seconds as f64 * self.limits.timeout_scale).clamp(0.0, 900.0),
         );
+        let deadline = Instant::now() + timeout;
         if let (Some(random), Some(RandomFault::TimeOut(after))) = (random, random_fault) {
             let started = Instant::now();
-            let call = self.inner.call(function, payload, request);
+            let call =
+                INVOCATION_DEADLINE.scope(deadline, self.inner.call(function, payload, request));
             let finished = tokio::time::timeout(after, call).await.is_ok();
             random.count_timeout(finished);
             let note = if finished {
@@ -377,7 +386,7 @@ impl<F: LambdaFunctions> LimitedFunctions<F> {
             return Err(timed_out(request, sizing.timeout_seconds, timeout, note));
         }
         let measurement = (self.in_process && self.limits.memory_check).then(Measurement::start);
-        let call = self.inner.call(function, payload, request);
+        let call = INVOCATION_DEADLINE.scope(deadline, self.inner.call(function, payload, request));
         let outcome = tokio::time::timeout(timeout, call).await;
         let peak = measurement.and_then(|m| m.finish(function));
         let output = match outcome {

@@ -3,6 +3,8 @@
 //! print; everything here is usable (and tested) without them.
 
 pub mod bench;
+pub mod call_counter;
+pub mod cost;
 pub mod deployed;
 pub mod executions;
 pub mod follow;
@@ -13,10 +15,13 @@ pub mod lambda_host;
 pub mod lambda_init;
 pub mod lambda_limits;
 pub mod peak_rss;
+pub mod progress;
 pub mod runner;
 pub mod schedules;
 pub mod stats;
+pub mod summary;
 pub mod template;
+pub mod ui;
 
 use std::path::PathBuf;
 

@@ -3,14 +3,36 @@
 mod cli;
 mod commands;
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::Parser;
 use cli::{Cli, Command};
+use etl_cli::progress::StderrAroundProgress;
+use tracing_subscriber::filter::LevelFilter;
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    let shows_progress = matches!(
+        cli.command,
+        Command::Run(_) | Command::Backfill(_) | Command::Bench(_)
+    );
+    if shows_progress && !cli.verbose {
+        match log_file(&cli.command) {
+            Ok((path, file)) => {
+                init_tracing_to_file(file);
+                eprintln!("logs: {} (-v shows them here)", path.display());
+            }
+            Err(e) => {
+                init_tracing();
+                tracing::warn!(error = %e, "no log file: logging to stderr");
+            }
+        }
+    } else {
+        init_tracing();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -27,13 +49,60 @@ fn main() -> ExitCode {
     }
 }
 
+/// `RUST_LOG`, else info (PostgreSQL's client: warnings only).
+fn env_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"))
+}
+
+/// A new log file for this command: `$ETL_LOG_DIR` (default `<temp dir>/etl-logs`) /
+/// `etl-<command>-<UTC time>-<pid>.log`.
+fn log_file(command: &Command) -> std::io::Result<(PathBuf, File)> {
+    let dir = std::env::var_os("ETL_LOG_DIR")
+        .map_or_else(|| std::env::temp_dir().join("etl-logs"), PathBuf::from);
+    std::fs::create_dir_all(&dir)?;
+    let name = match command {
+        Command::Backfill(_) => "backfill",
+        Command::Bench(_) => "bench",
+        _ => "run",
+    };
+    let path = dir.join(format!(
+        "etl-{name}-{}-{}.log",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        std::process::id()
+    ));
+    let file = File::create(&path)?;
+    Ok((path, file))
+}
+
+/// Every log line, JSON, to `file`; warnings and errors on stderr too (around the live
+/// progress view, when there is one).
+fn init_tracing_to_file(file: File) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let to_file = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(Mutex::new(file))
+        .with_filter(env_filter());
+    let to_stderr = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(StderrAroundProgress)
+        .compact()
+        .with_filter(env_filter())
+        .with_filter(LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(to_file)
+        .with(to_stderr)
+        .init();
+}
+
 /// Human-readable logs on stderr, with the span fields (machine, logical date, request id)
 /// on every line; stdout carries only results.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter())
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -59,6 +128,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => commands::list::list(template, &args),
         Command::Validate(args) => commands::validate::validate(template, &args),
         Command::Check => commands::check::check().await,
+        Command::Ui(args) => commands::ui::ui(template, args).await,
+        Command::History(args) => commands::history::history(template, args).await,
         Command::Iam { action } => commands::iam::iam(template, action),
     }
 }

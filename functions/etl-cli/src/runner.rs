@@ -58,6 +58,8 @@ pub struct RunSettings {
     /// Lambda's per-function limits. `sizing` entries here override the template's `Timeout`
     /// and `MemorySize` for that function (the rest come from the template).
     pub lambda_limits: LambdaLimits,
+    /// Told of the execution's events as they happen (`etl run`'s live progress).
+    pub observer: Option<asl::Observer>,
 }
 
 impl Default for RunSettings {
@@ -72,6 +74,7 @@ impl Default for RunSettings {
             overrides: HashMap::new(),
             faults: Vec::new(),
             lambda_limits: LambdaLimits::default(),
+            observer: None,
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct RunReport {
     pub duration: Duration,
     pub output: Result<Value, Failure>,
     pub history: Vec<asl::Event>,
+    /// When each event of `history` happened (same order).
+    pub event_times: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RunReport {
@@ -334,6 +339,7 @@ impl Attempt<'_> {
         options.item_store = Some(Arc::new(S3ItemStore::new(ctx.s3().clone())));
         stored.redrive_count = redrive.as_ref().map_or(0, |r| r.count + 1);
         options.redrive = redrive;
+        options.observer = settings.observer.clone();
         let started = Instant::now();
         let invoker = invoker(
             ctx,
@@ -360,9 +366,14 @@ impl Attempt<'_> {
             }
         }
         let saved = match ctx.postgres().await {
-            Ok(client) => executions::save(&client, &stored)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(client) => executions::save_with_history(
+                &client,
+                &stored,
+                &execution.history,
+                &execution.event_times,
+            )
+            .await
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(reason) = &saved {
@@ -374,6 +385,7 @@ impl Attempt<'_> {
             duration: started.elapsed(),
             output: execution.output,
             history: execution.history,
+            event_times: execution.event_times,
         }
     }
 }
@@ -389,6 +401,7 @@ mod tests {
             duration: Duration::from_secs_f64(seconds),
             output,
             history: Vec::new(),
+            event_times: Vec::new(),
         }
     }
 

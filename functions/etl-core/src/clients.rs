@@ -3,7 +3,7 @@
 //! as a typed, retryable error from the stage that needs it, not as a failed cold start.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -36,6 +36,10 @@ pub struct Context {
     elasticsearch_secret: Arc<tokio::sync::OnceCell<ElasticsearchConfig>>,
     /// Whose AWS calls these are, and who checks them (see [`crate::aws_calls`]).
     audit: Audit,
+    /// When the invocation this view serves is ended (Lambda's deadline, or the local
+    /// host's `Timeout`): a stage that can stop early and continue later (hr-sync) stops
+    /// before it. `None` outside an invocation.
+    deadline: Option<Instant>,
 }
 
 impl Context {
@@ -62,6 +66,7 @@ impl Context {
             elasticsearch: OnceLock::new(),
             elasticsearch_secret: Arc::default(),
             audit,
+            deadline: None,
         })
     }
 
@@ -92,6 +97,18 @@ impl Context {
         self.audit.function()
     }
 
+    /// This context for one invocation that is ended at `deadline`. Cheap: the same clients.
+    pub fn with_deadline(&self, deadline: Instant) -> Context {
+        let mut view = self.view(self.audit.clone());
+        view.deadline = Some(deadline);
+        view
+    }
+
+    /// When this invocation is ended, if it is one (see [`Context::with_deadline`]).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     fn view(&self, audit: Audit) -> Context {
         Context {
             config: self.config.clone(),
@@ -107,6 +124,7 @@ impl Context {
             elasticsearch: self.elasticsearch.clone(),
             elasticsearch_secret: Arc::clone(&self.elasticsearch_secret),
             audit,
+            deadline: self.deadline,
         }
     }
 

@@ -48,6 +48,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "hire_batches",
         sql: include_str!("../migrations/0006_hire_batches.sql"),
     },
+    Migration {
+        version: 7,
+        name: "execution_history",
+        sql: include_str!("../migrations/0007_execution_history.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "hire_batch_id_blocks",
+        sql: include_str!("../migrations/0008_hire_batch_id_blocks.sql"),
+    },
 ];
 
 /// Arbitrary but fixed: the advisory lock key all migrators agree on.

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use etl_core::aws_calls::{Audit, RecordingAuditor};
 use etl_core::error::capped_error_message;
@@ -123,7 +123,13 @@ where
     let ctx = Arc::new(Box::pin(Context::with_audit(config, audit)).await?);
     let stage = Arc::new(stage);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ctx = Arc::clone(&ctx);
+        // The stage sees when Lambda ends this invocation, so one that can continue in a
+        // later invocation (hr-sync) stops before it.
+        let ctx = Arc::new(ctx.with_deadline(deadline_instant(
+            event.context.deadline,
+            SystemTime::now(),
+            Instant::now(),
+        )));
         let stage = Arc::clone(&stage);
         let span = tracing::info_span!(
             "stage",
@@ -144,6 +150,15 @@ where
         .instrument(span)
     }))
     .await
+}
+
+/// Lambda's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch) on this
+/// process's monotonic clock, given the two clocks read at the same moment. A deadline
+/// already past is `now`.
+pub fn deadline_instant(deadline_ms: u64, now: SystemTime, now_instant: Instant) -> Instant {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline.duration_since(now).unwrap_or(Duration::ZERO);
+    now_instant + left
 }
 
 /// One invocation as the Lambda runtime makes it: [`handle`], then one EMF line with what the
@@ -447,6 +462,15 @@ mod tests {
         // A short message is the error's own text.
         let short = Diagnostic::from(StageFailure(StageError::invalid_input("count is 0")));
         assert_eq!(short.error_message, "invalid input: count is 0");
+    }
+
+    #[test]
+    fn lambdas_deadline_is_the_time_left_on_the_monotonic_clock() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_765_000_000_000);
+        let started = Instant::now();
+        let deadline = deadline_instant(1_765_000_900_000, now, started);
+        assert_eq!(deadline - started, Duration::from_secs(900));
+        assert_eq!(deadline_instant(1_764_999_999_000, now, started), started);
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub struct Totals {
 }
 
 impl Totals {
+    fn add(&mut self, other: &Totals) {
+        self.rows += other.rows;
+        self.impressions += other.impressions;
+        self.clicks += other.clicks;
+        self.conversions += other.conversions;
+        self.cost_cents += other.cost_cents;
+        self.revenue_cents += other.revenue_cents;
+        self.view_time_hundredths += other.view_time_hundredths;
+    }
+
     pub fn cost(&self) -> f64 {
         self.cost_cents as f64 / 100.0
     }
@@ -123,19 +133,16 @@ pub fn compute(parquet: Bytes, logical_date: &str) -> PolarsResult<KpiReport> {
         hundredths("video_view_time").alias("view_time_hundredths"),
     ]);
 
-    let by_platform = totals_by(master.clone(), &["platform"])?;
-    let by_audience = totals_by(master.clone(), &["target_audience"])?;
+    // One pass over the file: the finest grouping, then the coarser ones summed from it
+    // (the sums are exact integers, so the order of adding does not matter). Three group-bys
+    // read and decoded the Parquet three times.
     let by_both = totals_by(master, &["platform", "target_audience"])?;
+    let by_platform = roll_up(&by_both, 0);
+    let by_audience = roll_up(&by_both, 1);
 
     let mut overall = Totals::default();
     for (_, t) in &by_platform {
-        overall.rows += t.rows;
-        overall.impressions += t.impressions;
-        overall.clicks += t.clicks;
-        overall.conversions += t.conversions;
-        overall.cost_cents += t.cost_cents;
-        overall.revenue_cents += t.revenue_cents;
-        overall.view_time_hundredths += t.view_time_hundredths;
+        overall.add(t);
     }
     let platforms = by_platform
         .into_iter()
@@ -171,6 +178,19 @@ pub fn compute(parquet: Bytes, logical_date: &str) -> PolarsResult<KpiReport> {
         view_time_by_audience: view_time(by_audience),
         view_time_by_platform_audience: view_time(by_both),
     })
+}
+
+/// Sums `groups` by the key at `key` of each: the groups of a coarser grouping, sorted by
+/// name as polars sorts them.
+fn roll_up(groups: &[(Vec<String>, Totals)], key: usize) -> Vec<(Vec<String>, Totals)> {
+    let mut sums: std::collections::BTreeMap<&str, Totals> = std::collections::BTreeMap::new();
+    for (keys, totals) in groups {
+        let name = keys.get(key).map_or("", String::as_str);
+        sums.entry(name).or_default().add(totals);
+    }
+    sums.into_iter()
+        .map(|(name, totals)| (vec![name.to_string()], totals))
+        .collect()
 }
 
 /// A non-negative decimal column as an exact integer count of hundredths.

@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod generate;
 pub mod kpi;
 pub mod master;
+pub mod plain_csv;
 pub mod render;
 pub mod stages;
 pub mod validate;

@@ -104,6 +104,7 @@ impl Runner {
         Runner {
             invoker: Arc::clone(&self.invoker),
             history: Mutex::new(Vec::new()),
+            event_times: Mutex::default(),
             service_history: History::default(),
             execution: json!({
                 "Id": arn,

@@ -511,6 +511,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_observer_sees_the_parent_history_and_each_child_end_as_they_happen() {
+        let store = Arc::new(InMemoryItemStore::new());
+        store.insert("data", "rows.csv", "id\n1\n2\n3\n");
+        let seen: Arc<std::sync::Mutex<Vec<(String, bool, Event)>>> = Arc::default();
+        let mut options = RunOptions::new("sm", "parent");
+        options.time_scale = 0.0;
+        options.item_store = Some(store as Arc<dyn ItemStore>);
+        let sink = Arc::clone(&seen);
+        options.observer = Some(crate::Observer::new(move |observed| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push((
+                    observed.state_machine.to_string(),
+                    observed.child,
+                    observed.event.clone(),
+                ));
+            }
+        }));
+        let machine = Machine::from_json(&csv_map(None).to_string()).unwrap();
+        let exec = execute(&machine, json!({}), Arc::new(Echo), options).await;
+        let seen = seen.lock().unwrap().clone();
+
+        let parent: Vec<Event> = seen
+            .iter()
+            .filter(|(_, child, _)| !child)
+            .map(|(_, _, event)| event.clone())
+            .collect();
+        assert_eq!(parent, exec.history, "the parent's events, in order");
+        let children_done = seen
+            .iter()
+            .filter(|(machine, child, event)| {
+                *child && machine == "sm/Rows" && *event == Event::ExecutionSucceeded
+            })
+            .count();
+        assert_eq!(children_done, 2, "one end per child (2 batches): {seen:?}");
+    }
+
+    #[tokio::test]
     async fn the_result_writer_replaces_the_output_with_where_it_wrote() {
         let store = Arc::new(InMemoryItemStore::new());
         store.insert("data", "rows.csv", "id\n1\n");

@@ -6,17 +6,19 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use etl_cli::executions;
+use etl_cli::progress::{Mode, Progress};
 use etl_cli::runner::{run_machine, RunReport, RunSettings};
 use etl_core::ledger::Reprocess;
 use etl_core::stages::plan::{self, RunRequest, MAX_DATES_PER_EXECUTION};
 use etl_core::{Context, LogicalDate};
 use serde_json::{Map, Value};
 
-use super::run::print_reports;
-use super::{context, exit_code, load_template};
+use super::run::{print_reports, CountedContext};
+use super::{exit_code, load_template};
 use crate::cli::BackfillArgs;
 
 pub async fn backfill(template: Option<PathBuf>, args: BackfillArgs) -> anyhow::Result<ExitCode> {
@@ -36,7 +38,8 @@ pub async fn backfill(template: Option<PathBuf>, args: BackfillArgs) -> anyhow::
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .context("--params must be a JSON object")?;
-    let ctx = context().await?;
+    let counted = CountedContext::new().await?;
+    let ctx = Arc::clone(&counted.ctx);
     let per_execution = args.dates_per_execution;
     let request = RunRequest {
         logical_date: to,
@@ -63,6 +66,7 @@ pub async fn backfill(template: Option<PathBuf>, args: BackfillArgs) -> anyhow::
         .map(|n| ("MaxConcurrency".to_string(), n.to_string()))
         .into_iter()
         .collect::<HashMap<_, _>>();
+    let progress = Progress::new(Mode::for_stderr());
     let mut reports = Vec::new();
     let mut start = from;
     let mut stalled = false;
@@ -87,8 +91,14 @@ pub async fn backfill(template: Option<PathBuf>, args: BackfillArgs) -> anyhow::
                 chrono::Utc::now().format("%H%M%S")
             )),
             overrides: overrides.clone(),
+            observer: Some(progress.observer(&machine)),
         };
+        let before = counted.counter.snapshot();
         let report = run_machine(&ctx, &template, &machine, &settings).await?;
+        let summary = counted
+            .summarize(&template, &settings.host, &report, &before)
+            .await;
+        eprintln!("\n{summary}");
         let next = remaining_from(&ctx, &report).await;
         reports.push(report);
         match next {

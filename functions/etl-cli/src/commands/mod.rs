@@ -4,6 +4,7 @@
 pub mod backfill;
 pub mod bench;
 pub mod check;
+pub mod history;
 pub mod iam;
 pub mod invoke;
 pub mod lambda_host;
@@ -16,6 +17,7 @@ pub mod schedules;
 pub mod simulate;
 pub mod start;
 pub mod stats;
+pub mod ui;
 pub mod validate;
 
 use std::path::PathBuf;

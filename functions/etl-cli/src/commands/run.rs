@@ -3,12 +3,21 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use etl_cli::runner::{redrive_machine, run_machine, RunReport, RunSettings, RunSummary};
+use etl_cli::call_counter::{CallCounter, CallCounts};
+use etl_cli::iam::ContractAuditor;
+use etl_cli::progress::{Mode, Progress};
+use etl_cli::runner::{
+    redrive_machine, run_machine, FunctionHost, RunReport, RunSettings, RunSummary,
+};
+use etl_cli::summary::{ledger_rows, ExecutionSummary, SummaryInputs};
 use etl_cli::template::Template;
+use etl_core::aws_calls::Audit;
+use etl_core::{Config, Context};
 
-use super::{context, exit_code, load_template, parse_input, pretty, today};
+use super::{exit_code, load_template, parse_input, pretty, today};
 use crate::cli::RunArgs;
 
 /// The `etl run` argument that runs every machine.
@@ -22,15 +31,22 @@ pub async fn run(template: Option<PathBuf>, args: RunArgs) -> anyhow::Result<Exi
     let (host, time_scale) = args.execution.checked()?;
     let template = load_template(template)?;
     if let Some(execution) = &args.redrive {
+        let progress = Progress::new(Mode::for_stderr());
         let settings = RunSettings {
             host,
             time_scale,
             faults,
             lambda_limits,
+            observer: Some(progress.observer(execution)),
             ..RunSettings::default()
         };
-        let ctx = context().await?;
-        let report = redrive_machine(&ctx, &template, execution, &settings).await?;
+        let counted = CountedContext::new().await?;
+        let before = counted.counter.snapshot();
+        let report = redrive_machine(&counted.ctx, &template, execution, &settings).await?;
+        let summary = counted
+            .summarize(&template, &settings.host, &report, &before)
+            .await;
+        eprintln!("\n{summary}");
         let succeeded = report.succeeded();
         print_reports(&[report]);
         return Ok(exit_code(succeeded));
@@ -56,11 +72,23 @@ pub async fn run(template: Option<PathBuf>, args: RunArgs) -> anyhow::Result<Exi
         lambda_limits,
         execution_name: args.execution_name,
         overrides: parse_overrides(&args.overrides)?,
+        observer: None,
     };
-    let ctx = context().await?;
+    let counted = CountedContext::new().await?;
+    let progress = Progress::new(Mode::for_stderr());
     let mut reports = Vec::new();
     for name in &names {
-        let report = run_machine(&ctx, &template, name, &settings).await?;
+        let settings = RunSettings {
+            observer: Some(progress.observer(name)),
+            ..settings.clone()
+        };
+        let before = counted.counter.snapshot();
+        let report = run_machine(&counted.ctx, &template, name, &settings).await?;
+        // Printed as each ends: a later machine's failure leaves the earlier ones' in view.
+        let summary = counted
+            .summarize(&template, &settings.host, &report, &before)
+            .await;
+        eprintln!("\n{summary}");
         let failed = !report.succeeded();
         reports.push(report);
         if failed {
@@ -100,7 +128,60 @@ fn parse_overrides(pairs: &[String]) -> anyhow::Result<HashMap<String, String>> 
         .collect()
 }
 
-/// Each execution's output (stdout) or failure (stderr), then the summary table.
+/// The context executions run in: its in-process functions' S3 calls counted (for the
+/// summary's cost and artifacts), and still checked against the IAM contract when
+/// `ETL_IAM_CONTRACT` asks for it.
+pub struct CountedContext {
+    pub ctx: Arc<Context>,
+    pub counter: Arc<CallCounter>,
+}
+
+impl CountedContext {
+    pub async fn new() -> anyhow::Result<Self> {
+        let config = Config::from_env().context("configuration")?;
+        let contract = ContractAuditor::from_env(&config)?;
+        let counter = Arc::new(CallCounter::new(contract));
+        let audit = Audit::new(Some(Arc::clone(&counter) as _));
+        let ctx = Context::with_audit(config, audit).await?;
+        // Elasticsearch's settings may live in a secret; stages cannot wait for it mid-call.
+        ctx.resolve_secrets().await?;
+        Ok(CountedContext {
+            ctx: Arc::new(ctx),
+            counter,
+        })
+    }
+
+    /// The summary of an execution that ran since the calls were `before`.
+    pub async fn summarize(
+        &self,
+        template: &Template,
+        host: &FunctionHost,
+        report: &RunReport,
+        before: &CallCounts,
+    ) -> ExecutionSummary {
+        // Out of process, the functions' calls are not seen here.
+        let calls =
+            matches!(host, FunctionHost::InProcess).then(|| self.counter.snapshot().since(before));
+        let ledger = ledger_rows(&self.ctx, &report.execution_name)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the summary has no row counts: the ledger is unreadable");
+                Vec::new()
+            });
+        ExecutionSummary::new(
+            report,
+            &SummaryInputs {
+                template,
+                bucket: &self.ctx.config.bucket,
+                ledger: &ledger,
+                calls: calls.as_ref(),
+            },
+        )
+    }
+}
+
+/// Each execution's output (stdout) or failure (stderr), then the table of all of them (each
+/// one's own summary, [`CountedContext::summarize`], is printed as it ends).
 pub fn print_reports(reports: &[RunReport]) {
     for report in reports {
         if let Ok(output) = &report.output {

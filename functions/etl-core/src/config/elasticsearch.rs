@@ -82,6 +82,95 @@ pub(super) fn auth(
     Ok(mode)
 }
 
+/// How the bulk sink sends to the cluster (`ELASTICSEARCH_BULK_*`); the defaults come from
+/// the measurements in BENCHMARKS.md (`etl bench hr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkSettings {
+    /// `_bulk` requests in flight at once (`ELASTICSEARCH_BULK_CONCURRENCY`, 1 to 64).
+    pub concurrency: usize,
+    /// Uncompressed body bytes per request (`ELASTICSEARCH_BULK_BYTES`, 64 KiB to 90 MiB).
+    pub max_bytes: usize,
+    /// Gzip request bodies (`ELASTICSEARCH_BULK_GZIP`: `on`, `off`, or `auto` = on unless
+    /// the endpoint is on this machine, where compressing only costs CPU).
+    pub gzip: Option<bool>,
+}
+
+pub const DEFAULT_BULK_CONCURRENCY: usize = 3;
+pub const DEFAULT_BULK_BYTES: usize = 2 * 1024 * 1024;
+
+impl Default for BulkSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_BULK_CONCURRENCY,
+            max_bytes: DEFAULT_BULK_BYTES,
+            gzip: None,
+        }
+    }
+}
+
+impl BulkSettings {
+    /// Whether bodies sent to `url` are gzipped: as configured, else on for a remote
+    /// cluster (bandwidth and its request-size limit) and off for a loopback one.
+    pub fn gzip_for(&self, url: &url::Url) -> bool {
+        self.gzip.unwrap_or_else(|| !is_loopback(url))
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+pub(super) fn bulk(env: &EnvSource) -> Result<BulkSettings, ConfigError> {
+    let number = |var: &'static str, range: std::ops::RangeInclusive<usize>, default: usize| {
+        let Some(raw) = env.get(var).map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(default);
+        };
+        match raw.parse::<usize>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                var,
+                reason: format!(
+                    "expected a whole number from {} to {}, got {raw:?}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    };
+    let gzip = match env.get(BULK_GZIP_VAR).map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => match raw.to_ascii_lowercase().as_str() {
+            "auto" => None,
+            "on" | "true" | "1" => Some(true),
+            "off" | "false" | "0" => Some(false),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: BULK_GZIP_VAR,
+                    reason: format!("expected on, off or auto, got {raw:?}"),
+                })
+            }
+        },
+    };
+    Ok(BulkSettings {
+        concurrency: number(BULK_CONCURRENCY_VAR, 1..=64, DEFAULT_BULK_CONCURRENCY)?,
+        max_bytes: number(
+            BULK_BYTES_VAR,
+            64 * 1024..=90 * 1024 * 1024,
+            DEFAULT_BULK_BYTES,
+        )?,
+        gzip,
+    })
+}
+
+pub const BULK_CONCURRENCY_VAR: &str = "ELASTICSEARCH_BULK_CONCURRENCY";
+pub const BULK_BYTES_VAR: &str = "ELASTICSEARCH_BULK_BYTES";
+pub const BULK_GZIP_VAR: &str = "ELASTICSEARCH_BULK_GZIP";
+
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, EnvSource};
@@ -118,6 +207,43 @@ mod tests {
             err.contains("ELASTICSEARCH_AUTH") && err.contains("sigv4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn bulk_settings_parse_and_bad_values_name_their_variable() {
+        let bulk = |pairs: &[(&str, &str)]| {
+            Config::from_source(&EnvSource::from_pairs(pairs.iter().copied()))
+                .map(|c| c.elasticsearch.bulk)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(bulk(&[]), Ok(BulkSettings::default()));
+        let set = bulk(&[
+            ("ELASTICSEARCH_BULK_CONCURRENCY", "8"),
+            ("ELASTICSEARCH_BULK_BYTES", "1048576"),
+            ("ELASTICSEARCH_BULK_GZIP", "off"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.concurrency, set.max_bytes, set.gzip),
+            (8, 1 << 20, Some(false))
+        );
+        let err = bulk(&[("ELASTICSEARCH_BULK_CONCURRENCY", "0")]).unwrap_err();
+        assert!(err.contains("ELASTICSEARCH_BULK_CONCURRENCY"), "{err}");
+        let err = bulk(&[("ELASTICSEARCH_BULK_BYTES", "5MB")]).unwrap_err();
+        assert!(err.contains("ELASTICSEARCH_BULK_BYTES"), "{err}");
+        let err = bulk(&[("ELASTICSEARCH_BULK_GZIP", "maybe")]).unwrap_err();
+        assert!(err.contains("ELASTICSEARCH_BULK_GZIP"), "{err}");
+
+        let auto = BulkSettings::default();
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        assert!(!auto.gzip_for(&url("http://127.0.0.1:9200")));
+        assert!(!auto.gzip_for(&url("http://localhost:9200")));
+        assert!(auto.gzip_for(&url("https://search-x.eu-west-1.es.amazonaws.com")));
+        let off = BulkSettings {
+            gzip: Some(false),
+            ..auto
+        };
+        assert!(!off.gzip_for(&url("https://search-x.eu-west-1.es.amazonaws.com")));
     }
 
     #[test]

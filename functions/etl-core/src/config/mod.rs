@@ -27,7 +27,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use crate::error::ConfigError;
-pub use elasticsearch::{ElasticsearchAuth, ELASTICSEARCH_AUTH_VAR};
+pub use elasticsearch::{BulkSettings, ElasticsearchAuth, ELASTICSEARCH_AUTH_VAR};
 pub use env::{find_env_file, parse_env_file, EnvSource};
 pub use postgres::{parse_connection_string, CaFile, ConnectionString, SslMode, TlsSettings};
 
@@ -78,6 +78,8 @@ pub struct ElasticsearchConfig {
     pub auth: ElasticsearchAuth,
     pub timeout: Duration,
     pub source: Source,
+    /// How the bulk sink sends (`ELASTICSEARCH_BULK_*`).
+    pub bulk: BulkSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +300,7 @@ impl ElasticsearchConfig {
             auth,
             timeout: seconds(env, "ELASTICSEARCH_TIMEOUT_SECS", 30)?,
             source,
+            bulk: elasticsearch::bulk(env)?,
         })
     }
 }

@@ -10,6 +10,7 @@
 use chrono::{Datelike, NaiveDate};
 
 use super::clean::Employee;
+use super::load::IdBlocks;
 
 /// The columns every COPY of employees sends, in this order (the staging table of the legacy
 /// path has the same ones).
@@ -32,30 +33,31 @@ fn pg_days(date: NaiveDate) -> i32 {
 }
 
 /// What every row of one batch shares.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RowEncoder {
     logical_date: i32,
     batch_seed: i64,
-    /// `employee_id = id_base + batch_index` (see `load::ID_BLOCK`).
-    id_base: i64,
+    /// `employee_id` from `batch_index`.
+    ids: IdBlocks,
 }
 
 /// Bytes a typical row takes, to size buffers (names and titles vary; this errs high).
 pub const TYPICAL_ROW_BYTES: usize = 190;
 
 impl RowEncoder {
-    pub fn new(logical_date: NaiveDate, batch_seed: i64, id_base: i64) -> Self {
+    pub fn new(logical_date: NaiveDate, batch_seed: i64, ids: IdBlocks) -> Self {
         Self {
             logical_date: pg_days(logical_date),
             batch_seed,
-            id_base,
+            ids,
         }
     }
 
     /// Appends one tuple: the columns of [`COLUMNS`], in order.
     pub fn put(&self, buf: &mut Vec<u8>, e: &Employee) {
         buf.extend_from_slice(&FIELDS.to_be_bytes());
-        put_i64(buf, self.id_base + i64::from(e.index));
+        // Indexes are never negative: the generator numbers rows from 0 as u32.
+        put_i64(buf, self.ids.id(e.index as u32));
         put_i32(buf, self.logical_date);
         put_i64(buf, self.batch_seed);
         put_i32(buf, e.index);
@@ -138,6 +140,8 @@ fn put_numeric_cents(buf: &mut Vec<u8>, cents: i64) {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use super::*;
 
     fn numeric(cents: i64) -> Vec<u8> {
@@ -195,9 +199,10 @@ mod tests {
             hire_date: day,
         };
         let mut buf = Vec::new();
-        RowEncoder::new(day, 7, 1000).put(&mut buf, &employee);
+        let ids = IdBlocks::new(vec![1000], NonZeroU32::new(10).unwrap(), 10).unwrap();
+        RowEncoder::new(day, 7, ids).put(&mut buf, &employee);
         assert_eq!(&buf[..2], &10_i16.to_be_bytes());
-        // employee_id = id_base + index
+        // employee_id = the block's base + index
         assert_eq!(&buf[2..6], &8_i32.to_be_bytes());
         assert_eq!(&buf[6..14], &1003_i64.to_be_bytes());
         let name = "Ana Núñez".as_bytes();

@@ -33,7 +33,7 @@ pub enum ChunkError {
 }
 
 /// Everything a thread needs to make any chunk of the batch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ChunkPlan {
     pub batch: HireBatch,
     /// The data interval `[start, end)`: hire dates outside it are rejected.
@@ -101,6 +101,7 @@ impl Chunks {
         for thread in 0..threads {
             let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
             receivers.push(receiver);
+            let plan = plan.clone();
             workers.push(Some(tokio::task::spawn_blocking(move || {
                 let mut rejects = Vec::new();
                 for k in (thread as u32..total).step_by(threads) {
@@ -174,8 +175,21 @@ impl Chunks {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use super::*;
+    use crate::hr::load::IdBlocks;
     use crate::hr::locale::Locale;
+
+    /// Blocks smaller than a chunk, so that chunks straddle them.
+    fn ids(count: u32) -> IdBlocks {
+        let per_block = NonZeroU32::new(5_000).unwrap();
+        let blocks = IdBlocks::needed(count, per_block);
+        let bases = (0..i64::from(blocks))
+            .map(|k| (1 << 40) + (k << 21))
+            .collect();
+        IdBlocks::new(bases, per_block, count).unwrap()
+    }
 
     fn plan(count: u32) -> ChunkPlan {
         let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
@@ -187,7 +201,7 @@ mod tests {
             },
             interval: (day, day.succ_opt().unwrap()),
             count,
-            encoder: RowEncoder::new(day, 9, 1 << 40),
+            encoder: RowEncoder::new(day, 9, ids(count)),
         }
     }
 

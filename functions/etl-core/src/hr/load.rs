@@ -6,13 +6,16 @@
 //! (docs/pipelines.md § Loading a hire batch explains the choice and its cost on RDS).
 //!
 //! `employee_id` is what `hr-sync` uses as the search document's `_id` and what `hr-export`
-//! orders by, so a batch loaded again must get the same ids: each batch owns a block of
-//! [`ID_BLOCK`] ids, registered once in `hr.hire_batches` (migration 6), and row `i` of the
-//! batch is `id_base + i`. A batch loaded before that migration has identity-assigned ids
+//! orders by, so a batch loaded again must get the same ids: each batch owns blocks of
+//! [`ID_BLOCK`] ids, registered in `hr.hire_batches` (migrations 6 and 8) when a load first
+//! needs them and kept from then on, and row `i` of the batch is id `i mod ID_BLOCK` of its
+//! block `i / ID_BLOCK` ([`IdBlocks`]). A batch loaded before migration 6 has identity-assigned ids
 //! that no formula reproduces; it keeps the old path (COPY into a staging table, then
 //! `INSERT … ON CONFLICT DO NOTHING`), which leaves its rows and ids as they are.
 
+use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::SinkExt;
@@ -25,10 +28,63 @@ use super::clean::Reject;
 use crate::error::StageError;
 use crate::logical_date::LogicalDate;
 
-/// Ids per batch: the spacing of `hr.hire_batches.id_base` (migration 6 allocates bases
-/// 2^40 + n · 2^21, above every identity value and under 2^53, so JSON readers such as
-/// Kibana see them exactly). A batch may hold at most this many rows.
+/// Ids per block: the spacing of the bases migrations 6 and 8 allocate (2^40 + n · 2^21,
+/// above every identity value and under 2^53, so JSON readers such as Kibana see them
+/// exactly). A batch of more rows owns several blocks.
 pub const ID_BLOCK: u32 = 1 << 21;
+
+/// The ids of a block batch's rows: row `i` is `bases[i / rows_per_block] + i % rows_per_block`.
+/// Cloned into every generator thread, hence the shared slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdBlocks {
+    bases: Arc<[i64]>,
+    rows_per_block: NonZeroU32,
+}
+
+impl IdBlocks {
+    /// Blocks `count` rows need, `rows_per_block` to a block.
+    pub fn needed(count: u32, rows_per_block: NonZeroU32) -> u32 {
+        count.div_ceil(rows_per_block.get())
+    }
+
+    /// `bases[k]` is block `k`'s first id; together they must hold `count` rows.
+    pub fn new(
+        bases: Vec<i64>,
+        rows_per_block: NonZeroU32,
+        count: u32,
+    ) -> Result<Self, StageError> {
+        if rows_per_block.get() > ID_BLOCK {
+            return Err(StageError::Internal(format!(
+                "{rows_per_block} rows per id block is more than a block's {ID_BLOCK} ids"
+            )));
+        }
+        let needed = Self::needed(count, rows_per_block);
+        if bases.len() < needed as usize {
+            return Err(StageError::Internal(format!(
+                "{count} rows need {needed} id blocks, the batch has {}",
+                bases.len()
+            )));
+        }
+        Ok(Self {
+            bases: bases.into(),
+            rows_per_block,
+        })
+    }
+
+    /// Ids nobody keeps (a legacy batch's staging rows): the index itself.
+    pub fn unused() -> Self {
+        Self {
+            bases: Arc::new([0]),
+            rows_per_block: NonZeroU32::MAX,
+        }
+    }
+
+    /// The id of row `index`; [`IdBlocks::new`] checked that every row of the batch has one.
+    pub fn id(&self, index: u32) -> i64 {
+        let per_block = self.rows_per_block.get();
+        self.bases[(index / per_block) as usize] + i64::from(index % per_block)
+    }
+}
 
 /// How the rows of a batch get their `employee_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +148,42 @@ pub async fn claim_batch(
     Err(StageError::Internal(format!(
         "could not register hire batch ({date}, seed {seed})"
     )))
+}
+
+/// Block 0 is `id_base` (migration 6), blocks 1.. are `more_id_bases` (migration 8, a
+/// PostgreSQL array, so `more_id_bases[k]` is block `k`). The blocks missing below `$3` are
+/// drawn now; existing ones never change.
+const RESERVE_BLOCKS: &str = "
+    UPDATE hr.hire_batches
+       SET more_id_bases = more_id_bases || ARRAY(
+               SELECT hr.next_id_block()
+                 FROM generate_series(cardinality(more_id_bases) + 1, $3::integer - 1))
+     WHERE logical_date = $1 AND batch_seed = $2 AND id_base IS NOT NULL
+    RETURNING id_base, more_id_bases";
+
+/// The first id of each of the batch's first `blocks` blocks, reserving the ones it does not
+/// have yet. Call after [`claim_batch`] returned a block batch (its row is locked, so two
+/// loads never draw blocks for the same batch at once).
+pub async fn reserve_id_blocks(
+    tx: &Transaction<'_>,
+    date: LogicalDate,
+    seed: i64,
+    blocks: u32,
+) -> Result<Vec<i64>, StageError> {
+    let blocks = i32::try_from(blocks)
+        .map_err(|_| StageError::Internal(format!("{blocks} id blocks exceed integer")))?;
+    let row = tx
+        .query_opt(RESERVE_BLOCKS, &[&date.date(), &seed, &blocks])
+        .await
+        .map_err(StageError::postgres)?
+        .ok_or_else(|| {
+            StageError::Internal(format!(
+                "hire batch ({date}, seed {seed}) has no id block to add to"
+            ))
+        })?;
+    let mut bases = vec![row.get::<_, i64>(0)];
+    bases.extend(row.get::<_, Vec<i64>>(1));
+    Ok(bases)
 }
 
 /// What deleting an earlier load of the batch removed.
@@ -300,4 +392,39 @@ pub async fn record_batch(
     .await
     .map_err(StageError::postgres)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: NonZeroU32 = match NonZeroU32::new(ID_BLOCK) {
+        Some(rows) => rows,
+        None => panic!("ID_BLOCK is not zero"),
+    };
+
+    #[test]
+    fn rows_past_a_block_take_ids_from_the_next_one() {
+        let base = |n: i64| (1_i64 << 40) + n * i64::from(ID_BLOCK);
+        // Blocks need not be adjacent nor in order: other batches draw in between.
+        let bases = vec![base(0), base(7), base(3)];
+        let count = 2 * ID_BLOCK + 5;
+        let ids = IdBlocks::new(bases, FULL, count).unwrap();
+        assert_eq!(ids.id(0), base(0));
+        assert_eq!(ids.id(ID_BLOCK - 1), base(0) + i64::from(ID_BLOCK) - 1);
+        assert_eq!(ids.id(ID_BLOCK), base(7));
+        assert_eq!(ids.id(2 * ID_BLOCK + 4), base(3) + 4);
+        assert_eq!(IdBlocks::needed(count, FULL), 3);
+        assert_eq!(IdBlocks::needed(ID_BLOCK, FULL), 1);
+        assert_eq!(IdBlocks::needed(10_000_000, FULL), 5);
+    }
+
+    #[test]
+    fn too_few_blocks_or_blocks_larger_than_their_ids_are_refused() {
+        let short = IdBlocks::new(vec![1 << 40], FULL, ID_BLOCK + 1).unwrap_err();
+        assert!(short.to_string().contains("need 2 id blocks"), "{short}");
+        let wide = NonZeroU32::new(ID_BLOCK + 1).unwrap();
+        let err = IdBlocks::new(vec![1 << 40], wide, 1).unwrap_err();
+        assert!(err.to_string().contains("rows per id block"), "{err}");
+    }
 }

@@ -29,14 +29,32 @@ impl SearchClient {
         }
     }
 
+    /// The node's URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
     /// One request (no query string). The body is bytes so that what is signed is exactly
     /// what is sent.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
+        headers: HeaderMap,
+        body: Option<&[u8]>,
+    ) -> Result<Response, StageError> {
+        self.send_with_timeout(method, path, headers, body, None)
+            .await
+    }
+
+    /// As [`Self::send`], with this request's own timeout instead of the client's.
+    pub async fn send_with_timeout(
+        &self,
+        method: Method,
+        path: &str,
         mut headers: HeaderMap,
         body: Option<&[u8]>,
+        timeout: Option<std::time::Duration>,
     ) -> Result<Response, StageError> {
         if let Some(signer) = &self.signer {
             for (name, value) in self.signature(signer, method, path, body).await? {
@@ -47,7 +65,7 @@ impl SearchClient {
             }
         }
         self.transport
-            .send(method, path, headers, Option::<&()>::None, body, None)
+            .send(method, path, headers, Option::<&()>::None, body, timeout)
             .await
             .map_err(StageError::elasticsearch)
     }

@@ -34,9 +34,9 @@ pub const MAX_DATES: i64 = 366;
 /// docs/pipelines.md § Maximums): in the worst case, every date failing with a 1 KiB error
 /// message and carrying it to the end of the execution, a date adds about 2.6 KB to the
 /// state. 75 dates are the most that stay under three quarters of the 256 KiB limit (74 %),
-/// and they stay under half of the 25,000 history events even with every invocation
-/// throttled to its last retry; the quarter left is for what the measurement cannot foresee
-/// (a stage's output growing, more retries).
+/// and they stay at 63 % of the 25,000 history events even with every invocation
+/// throttled to its last retry (each date's sync in three invocations); the quarter left is
+/// for what the measurement cannot foresee (a stage's output growing, more retries).
 pub const MAX_DATES_PER_EXECUTION: usize = 75;
 
 fn default_lookback() -> u32 {

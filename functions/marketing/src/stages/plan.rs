@@ -12,8 +12,9 @@ pub const DEFAULT_PARTITION_ROWS: u32 = 10_000;
 pub const DEFAULT_PARTITIONS_PER_TASK: u32 = 5;
 pub const DEFAULT_SEED: u64 = 42;
 /// 20× the seed's volume. unify must read it all inside its 600 s timeout at 1024 MB
-/// (0.58 vCPU): 500k rows take about 1.1 s on two local cores (BENCHMARKS.md), so about 4 s
-/// on Lambda's share, and 10M about 80 s plus S3 transfer.
+/// (0.58 vCPU): 5M rows took 7.3 s of its CPU (docs/pipelines.md, Maximums), so 10M is
+/// about 25 s on Lambda's share plus S3 transfer; report holds the day's Parquet, ≈ 1.6 GiB
+/// at 10M, inside its 2048 MB.
 pub const MAX_ROWS: u64 = 10_000_000;
 /// Map items one execution can carry: each adds about 8 events to the execution history,
 /// which Step Functions caps at 25,000 events.

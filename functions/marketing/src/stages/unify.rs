@@ -31,8 +31,9 @@ const CHECKED_AHEAD: usize = CHECK_BATCH;
 /// system temp dir, which is `/tmp` (the only writable place) inside Lambda.
 const LOCAL_DIR_VAR: &str = "MARKETING_LOCAL_DIR";
 /// How many dates' local copies stay on disk (default `LOCAL_KEEP_DEFAULT`): a warm Lambda
-/// container keeps `/tmp` between invocations, and each date's copy is about 76 MB at the
-/// seed's volume, so a backfill through one container would fill its 2 GB otherwise.
+/// container keeps `/tmp` between invocations, and each date's copy is about 83 MB at the
+/// seed's volume (828 MB at 5M rows), so a backfill through one container would fill its
+/// `/tmp` otherwise (6 GB in template.yaml: 3 dates at the 10M maximum).
 const LOCAL_KEEP_VAR: &str = "MARKETING_LOCAL_KEEP_DATES";
 const LOCAL_KEEP_DEFAULT: usize = 3;
 const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
