@@ -224,14 +224,7 @@ pub async fn hr(ctx: &Context, options: &HrOptions) -> Result<Vec<Phase>, StageE
     settle(&client).await?;
     let index = ctx.index_name(EMPLOYEES.name);
     if options.sync {
-        // A missing index is fine: there is nothing to delete.
-        let _ = call(
-            ctx.elasticsearch()?,
-            Method::Delete,
-            &format!("/{index}"),
-            None,
-        )
-        .await;
+        delete_index(ctx, &index).await?;
     }
     let event = HireEvent {
         logical_date: date,

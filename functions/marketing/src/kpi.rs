@@ -98,7 +98,7 @@ pub struct KpiReport {
 }
 
 impl PlatformKpis {
-    fn new(platform: String, totals: Totals) -> Self {
+    pub(crate) fn new(platform: String, totals: Totals) -> Self {
         Self {
             platform,
             totals,

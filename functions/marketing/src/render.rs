@@ -452,15 +452,7 @@ mod tests {
             revenue_cents: cost_cents * 3,
             view_time_hundredths: 125_000_000,
         };
-        PlatformKpis {
-            platform: name.to_string(),
-            totals,
-            cost: totals.cost(),
-            revenue: totals.revenue(),
-            cpc: totals.cpc(),
-            ctr_percent: totals.ctr_percent(),
-            roi: totals.roi(),
-        }
+        PlatformKpis::new(name.to_string(), totals)
     }
 
     fn view(audience: &str, mean: f64) -> ViewTime {
