@@ -42,6 +42,7 @@ async fn hr_schema_binary_runs_under_the_lambda_runtime() {
     assert_eq!(
         table_names(&env).await,
         vec![
+            "etl.execution_events",
             "etl.executions",
             "etl.lease_policy",
             "etl.leases",
