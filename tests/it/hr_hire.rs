@@ -158,6 +158,14 @@ async fn malformed_events_are_invalid_input_and_change_nothing() {
     );
 }
 
+/// Starts a 400,000-row hire for `date` and kills its COPY mid-load: the error it ends with.
+async fn hire_killed_mid_copy(env: &TestEnv, date: &'static str) -> etl_core::StageError {
+    let ctx = env.ctx.clone();
+    let load = tokio::spawn(async move { hr_hire::run(&ctx, event(date, 400_000, 3)).await });
+    kill_the_copy(env).await;
+    load.await.unwrap().unwrap_err()
+}
+
 /// Waits until the hire's COPY is running, then kills that backend from another connection.
 async fn kill_the_copy(env: &TestEnv) {
     let admin = env.ctx.postgres().await.unwrap();
@@ -182,12 +190,7 @@ async fn kill_the_copy(env: &TestEnv) {
 #[tokio::test]
 async fn a_connection_killed_mid_load_leaves_nothing_and_the_retry_completes() {
     let env = migrated().await;
-    let ctx = env.ctx.clone();
-    let load =
-        tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-23", 400_000, 3)).await });
-
-    kill_the_copy(&env).await;
-    let err = load.await.unwrap().unwrap_err();
+    let err = hire_killed_mid_copy(&env, "2026-11-23").await;
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
     assert_eq!(
         count(&env, "SELECT count(*) FROM hr.employees").await,
@@ -433,11 +436,7 @@ async fn a_replace_killed_mid_load_leaves_the_previous_load() {
         row_versions(&env, "true").await,
     );
 
-    let ctx = env.ctx.clone();
-    let load =
-        tokio::spawn(async move { hr_hire::run(&ctx, event("2026-11-18", 400_000, 3)).await });
-    kill_the_copy(&env).await;
-    let err = load.await.unwrap().unwrap_err();
+    let err = hire_killed_mid_copy(&env, "2026-11-18").await;
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
     assert_eq!(
         (
