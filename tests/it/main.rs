@@ -43,5 +43,6 @@ mod services_down;
 mod state_machines;
 mod template_limits;
 mod ui;
+mod ui_deployed;
 mod validate;
 mod warm_reuse;

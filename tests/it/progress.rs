@@ -1,6 +1,8 @@
-//! What `etl run` shows (issue #17 item 2, issue #18 item 6): plain progress lines when stderr
-//! is not a terminal, a live view when it is, the logs in a file whose path it prints, and a
-//! summary per execution whose row counts, artifacts and cost come from the run.
+//! What `etl run` and `etl bench` show (issue #17 item 2, issue #18 item 6): plain progress
+//! lines when stderr is not a terminal, a live view when it is, the logs in a file whose path
+//! it prints, and a summary per execution whose row counts, artifacts and cost come from the
+//! run. A Map's lines count its items and the rows its Tasks wrote; its Tasks get none of
+//! their own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,6 +10,10 @@ use std::process::{Command, Output};
 use integration_tests::{cli, download, TestEnv, LAKE};
 
 const DATE: &str = "2026-11-25";
+/// The Tasks outside the Map: a line when each starts and ends.
+const TOP_LEVEL_TASKS: &[&str] = &["ApplySchema", "PlanDates"];
+/// The Tasks in the Map's items: the Map's lines say how they go.
+const IN_THE_MAP: &[&str] = &["Hire", "Export", "Sync", "RecordSuccess"];
 const TASKS: &[(&str, &str)] = &[
     ("ApplySchema", "hr-schema"),
     ("PlanDates", "plan-dates"),
@@ -87,16 +93,7 @@ async fn a_plain_run_prints_state_lines_a_summary_from_the_ledger_and_its_log_fi
         "escape codes off a terminal:\n{stderr}"
     );
 
-    for (state, _) in TASKS {
-        assert!(
-            stderr.contains(&format!("hr: {state} started\n")),
-            "no start line for {state}:\n{stderr}"
-        );
-        assert!(
-            stderr.contains(&format!("hr: {state} done in ")),
-            "no end line for {state}:\n{stderr}"
-        );
-    }
+    assert_state_lines(&stderr);
 
     // The log file: named first, JSON lines, the engine's state entries among them.
     let path = stderr
@@ -169,6 +166,83 @@ async fn a_plain_run_prints_state_lines_a_summary_from_the_ledger_and_its_log_fi
     assert!(cost.contains("PUT/COPY/POST/LIST"), "{cost}");
     assert!(stderr.contains("AWS public prices, us-east-1, as of"));
     assert!(stderr.contains("run summary"), "{stderr}");
+    assert_stored_map_events(&env, execution).await;
+    std::fs::remove_dir_all(&logs).ok();
+}
+
+/// A line when each top-level Task starts and ends; for the Map, its start with its items
+/// and its end with its items done and the rows its first Task wrote, per second; none for
+/// the Tasks inside it.
+fn assert_state_lines(stderr: &str) {
+    for state in TOP_LEVEL_TASKS {
+        assert!(
+            stderr.contains(&format!("hr: {state} started\n")),
+            "no start line for {state}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("hr: {state} done in ")),
+            "no end line for {state}:\n{stderr}"
+        );
+    }
+    for state in IN_THE_MAP {
+        assert!(
+            !stderr.contains(&format!("hr: {state} started"))
+                && !stderr.contains(&format!("hr: {state} done in")),
+            "{state} runs in the Map's items: no lines of its own\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("hr: EachDate started, 1 item\n"),
+        "no start line for the Map:\n{stderr}"
+    );
+    let map_end = stderr
+        .lines()
+        .find(|l| l.starts_with("hr: EachDate done in "))
+        .unwrap_or_else(|| panic!("no end line for the Map:\n{stderr}"));
+    // `…, 1/1 items, Hire 150 rows (1,234 rows/s)`
+    let hired = map_end
+        .split_once(", 1/1 items, Hire ")
+        .and_then(|(_, rest)| rest.split_once(" rows ("))
+        .and_then(|(rows, rate)| Some((rows.parse::<u64>().ok()?, rate)))
+        .unwrap_or_else(|| panic!("the Map's end has no items and rows: {map_end}"));
+    assert!(hired.0 > 0 && hired.0 <= 150, "{map_end}");
+    let rate = hired.1.strip_suffix(" rows/s)").map(|r| r.replace(',', ""));
+    assert!(
+        rate.and_then(|r| r.parse::<u64>().ok())
+            .is_some_and(|r| r > 0),
+        "no rows per second: {map_end}"
+    );
+}
+
+/// The run's stored history (`etl history --json`): the Map's start with its length, and
+/// its one iteration's start and end, in GetExecutionHistory's shapes.
+async fn assert_stored_map_events(env: &TestEnv, execution: &str) {
+    let logs = scratch_dir("history");
+    let args = ["history", execution, "--json"];
+    let out = output(etl(env, &args, &logs)).await;
+    let history: serde_json::Value = serde_json::from_str(&cli::stdout_of_success(&args, out))
+        .unwrap_or_else(|e| panic!("etl history --json is not JSON: {e}"));
+    let events = history["events"].as_array().expect("events");
+    let of_type =
+        |t: &str| -> Vec<&serde_json::Value> { events.iter().filter(|e| e["type"] == t).collect() };
+    // EachDate's (RetryFailedDates runs only when a date failed).
+    let started = of_type("MapStateStarted");
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(
+        started[0]["mapStateStartedEventDetails"],
+        serde_json::json!({"length": 1}),
+        "{started:?}"
+    );
+    let iteration = serde_json::json!({"name": "EachDate", "index": 0});
+    for (t, key) in [
+        ("MapIterationStarted", "mapIterationStartedEventDetails"),
+        ("MapIterationSucceeded", "mapIterationSucceededEventDetails"),
+    ] {
+        assert!(
+            of_type(t).iter().any(|e| e[key] == iteration),
+            "no {t} for EachDate's item 0 in {events:?}"
+        );
+    }
     std::fs::remove_dir_all(&logs).ok();
 }
 
@@ -220,7 +294,62 @@ async fn on_a_terminal_the_view_is_live_and_ends_with_the_summary() {
         out.status
     );
     assert!(printed.contains("\u{1b}["), "no escape codes:\n{printed}");
+    // The Map's end, printed above the spinners.
+    assert!(printed.contains(", 1/1 items, Hire "), "{printed}");
     assert!(printed.contains("run summary"), "{printed}");
     assert!(printed.contains("cost: Lambda "), "{printed}");
+    std::fs::remove_dir_all(&logs).ok();
+}
+
+/// `etl bench` off a terminal: a line as each timed phase starts and one with its figures as
+/// it ends, each labelled with its run of `--runs N` (each run a process of its own) and its
+/// workload, then a line per finished run.
+#[tokio::test]
+async fn a_piped_benchmark_prints_a_line_per_phase_start_and_end() {
+    let env = TestEnv::new(&[etl_core::Service::Postgres]).await;
+    let logs = scratch_dir("bench");
+    let args = [
+        "bench",
+        "hr",
+        "--rows",
+        "2000",
+        "--runs",
+        "2",
+        "--no-sync",
+        "--ceiling-client",
+        "in-process",
+    ];
+    let out = output(etl(&env, &args, &logs)).await;
+    cli::stdout_of_success(&args, out.clone());
+    let stderr = cli::text(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes off a terminal:\n{stderr}"
+    );
+    let hire = etl_cli::bench::HIRE;
+    for run in ["1/2", "2/2"] {
+        let label = format!("bench run {run} hr-hire: {hire}");
+        assert!(
+            stderr.contains(&format!("{label} started\n")),
+            "no start line for {label}:\n{stderr}"
+        );
+        let end = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("{label} done: ")))
+            .unwrap_or_else(|| panic!("no end line for {label}:\n{stderr}"));
+        assert!(
+            end.contains(" rows in ") && end.ends_with(" rows/s)"),
+            "{end}"
+        );
+        let ceiling = format!(
+            "bench run {run} hr-hire: {} done: ",
+            etl_cli::bench::HIRE_CEILING
+        );
+        assert!(stderr.contains(&ceiling), "no {ceiling} in\n{stderr}");
+        assert!(
+            stderr.contains(&format!("bench run {run} done in ")),
+            "the parent's line for run {run}:\n{stderr}"
+        );
+    }
     std::fs::remove_dir_all(&logs).ok();
 }

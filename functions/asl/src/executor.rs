@@ -66,6 +66,11 @@ pub struct Observed<'a> {
     /// execution's own.
     pub child: bool,
     pub event: &'a Event,
+    /// With a Task state's `StateExited`: the result its resource returned (before
+    /// `ResultSelector`; a Lambda's output is under `Payload`), so that an observer can read
+    /// figures such as rows from it. Borrowed for the call only and never stored in the
+    /// history; `None` with every other event.
+    pub result: Option<&'a Value>,
 }
 
 /// Watches an execution's events as they are recorded. It is called on the executor's task,
@@ -280,6 +285,9 @@ struct Transition {
     next: Option<String>,
     output: Value,
     assigned: Map<String, Value>,
+    /// A Task's result, kept only while an observer watches the run, for its `StateExited`
+    /// ([`Observed::result`]); dropped as the state exits.
+    observed_result: Option<Value>,
 }
 
 fn runtime<T>(result: Result<T, String>) -> Result<T, Failure> {
@@ -320,6 +328,16 @@ fn in_state(failure: Failure, state: &str, event_id: u64) -> Failure {
 
 impl Runner {
     fn record(&self, event: Event) {
+        self.record_with_result(event, None);
+    }
+
+    /// Whether an observer watches the run: only then is a Task's result kept for it.
+    fn observed(&self) -> bool {
+        self.options.observer.is_some()
+    }
+
+    /// Records `event`; the observer also sees `result` ([`Observed::result`]).
+    fn record_with_result(&self, event: Event, result: Option<&Value>) {
         match &event {
             Event::StateEntered { state, state_type } => {
                 tracing::info!(state = %state, state_type = %state_type, "state entered");
@@ -352,6 +370,7 @@ impl Runner {
                 // Only a child's machine name has a '/': `<machine>/<Map state>`.
                 child: state_machine.contains('/'),
                 event: &event,
+                result,
             });
         }
         let mut history = self
@@ -426,6 +445,7 @@ impl Runner {
                         next: step.next,
                         output: step.output,
                         assigned: step.assigned,
+                        observed_result: None,
                     },
                     None => {
                         self.enter_state(machine, state, &name, &key, input, &item, &vars)
@@ -480,12 +500,16 @@ impl Runner {
                 .boxed(),
             None => self.step(name, key, state, input, item, vars).boxed(),
         };
-        let transition = step.await.map_err(|f| in_state(f, name, event_id))?;
+        let mut transition = step.await.map_err(|f| in_state(f, name, event_id))?;
         check_payload(&transition.output, name, Payload::StateOutput)?;
         self.service_history.record(&[exited])?;
-        self.record(Event::StateExited {
-            state: name.to_string(),
-        });
+        let result = transition.observed_result.take();
+        self.record_with_result(
+            Event::StateExited {
+                state: name.to_string(),
+            },
+            result.as_ref(),
+        );
         Ok(transition)
     }
 
@@ -524,7 +548,7 @@ impl Runner {
             self.invoke_task(visit, &task.resource, parameters, retry_count, timeout)
                 .await
         };
-        self.run_task_like(visit, &TaskLike::from(task), raw, work)
+        self.run_task_like(visit, &TaskLike::from(task).keeping_result(), raw, work)
             .await
     }
 
@@ -700,6 +724,7 @@ impl Runner {
             next: Some(next),
             output,
             assigned,
+            observed_result: None,
         })
     }
 
@@ -733,6 +758,7 @@ impl Runner {
             next: None,
             output,
             assigned: Map::new(),
+            observed_result: None,
         })
     }
 
@@ -796,6 +822,7 @@ fn finish(
         next: flow.next.clone().filter(|_| !flow.end),
         output,
         assigned,
+        observed_result: None,
     })
 }
 

@@ -131,6 +131,29 @@ pub enum Event {
         error: String,
         next: String,
     },
+    /// A Map state started its work over `length` items: an inline Map its iterations, a
+    /// distributed Map its Map Run (whose `MapRunStarted` follows). Step Functions'
+    /// `MapStateStarted`, whose details are `{"length": n}`.
+    MapStateStarted {
+        state: String,
+        length: usize,
+    },
+    /// An inline Map's iteration over the item at `index` started; the events of the states
+    /// it runs follow, interleaved with the other running iterations'. Step Functions'
+    /// `MapIterationStarted` (details `{"name": <Map state>, "index": i}`), as are the two
+    /// below. A distributed Map has no iterations: its items run as child executions.
+    MapIterationStarted {
+        state: String,
+        index: usize,
+    },
+    MapIterationSucceeded {
+        state: String,
+        index: usize,
+    },
+    MapIterationFailed {
+        state: String,
+        index: usize,
+    },
     /// A distributed Map state started a Map Run; its children's events are in
     /// [`map_run::MapRun`], not here.
     MapRunStarted {

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use elasticsearch::http::Method;
@@ -128,6 +129,43 @@ impl std::fmt::Display for Phase {
     }
 }
 
+/// Told as each timed phase starts and ends (`etl bench`'s progress view), outside the
+/// phase's timed span: a phase's measurement pays for nothing it does.
+pub trait PhaseWatcher: Send + Sync {
+    fn started(&self, phase: &str);
+    /// `None`: the phase failed.
+    fn ended(&self, phase: &str, measured: Option<&Phase>);
+}
+
+/// The process's phase watcher, if one was given.
+static WATCHER: OnceLock<Box<dyn PhaseWatcher>> = OnceLock::new();
+
+/// `watcher` is told of every phase this process times from now on; `false` (and it is
+/// not) when another already is.
+pub fn watch_phases(watcher: Box<dyn PhaseWatcher>) -> bool {
+    WATCHER.set(watcher).is_ok()
+}
+
+fn phase_started(phase: &str) {
+    if let Some(watcher) = WATCHER.get() {
+        watcher.started(phase);
+    }
+}
+
+fn phase_ended(phase: &str, measured: Option<&Phase>) {
+    if let Some(watcher) = WATCHER.get() {
+        watcher.ended(phase, measured);
+    }
+}
+
+/// The workload a phase is a side of ([`WORKLOADS`]), if any.
+pub fn workload_of(phase: &str) -> Option<&'static str> {
+    WORKLOADS
+        .iter()
+        .find(|w| w.ours == phase || w.ceiling == Some(phase))
+        .map(|w| w.name)
+}
+
 async fn timed<F, T>(
     name: &'static str,
     rows: impl Fn(&T) -> u64,
@@ -136,16 +174,17 @@ async fn timed<F, T>(
 where
     F: std::future::Future<Output = Result<T, StageError>>,
 {
+    phase_started(name);
     reset_peak_rss();
     let cpu_before = process_cpu_seconds();
     let started = Instant::now();
-    let output = work.await?;
+    let output = work.await.inspect_err(|_| phase_ended(name, None))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = cpu_before
         .zip(process_cpu_seconds())
         .map(|(before, after)| after - before);
     let rows = rows(&output);
-    Ok(Phase {
+    let phase = Phase {
         name: Cow::Borrowed(name),
         rows,
         seconds,
@@ -154,7 +193,9 @@ where
         note: None,
         wal_mib: None,
         cpu_seconds,
-    })
+    };
+    phase_ended(name, Some(&phase));
+    Ok(phase)
 }
 
 /// Phase names. [`WORKLOADS`] pairs them; a child process of `--runs N` reports them back.
@@ -489,6 +530,19 @@ impl Drop for TempCsv {
 /// The ceiling: the CSV into `hr.employees` by one plain COPY (autocommit), timed from the
 /// start of the client to the end of the COPY; the rows are counted afterwards.
 async fn copy_ceiling(
+    ctx: &Context,
+    client: &etl_core::clients::PgClient,
+    csv: &Path,
+    how: &ResolvedCeiling,
+    date: LogicalDate,
+) -> Result<Phase, StageError> {
+    phase_started(HIRE_CEILING);
+    let phase = measure_copy_ceiling(ctx, client, csv, how, date).await;
+    phase_ended(HIRE_CEILING, phase.as_ref().ok());
+    phase
+}
+
+async fn measure_copy_ceiling(
     ctx: &Context,
     client: &etl_core::clients::PgClient,
     csv: &Path,

@@ -190,6 +190,14 @@ pub struct UiArgs {
     /// min/median/max (the benchmark behind the viewer's 200 ms budget).
     #[arg(long)]
     pub bench_grid: bool,
+    /// Show the deployed machines' executions, read from the Step Functions API (AWS, or
+    /// moto with AWS_ENDPOINT_URL), instead of the local database's; machines are found as
+    /// `etl start` finds them (--name-prefix).
+    #[arg(long, conflicts_with = "bench_grid")]
+    pub deployed: bool,
+    // --name-prefix: read with --deployed only.
+    #[command(flatten)]
+    pub prefix: NamePrefix,
 }
 
 #[derive(Args)]

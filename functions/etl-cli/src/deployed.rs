@@ -13,13 +13,21 @@
 //! `ExecutionAlreadyExists` once it has finished or if the input differs (moto 5 does the
 //! same). So `start` first looks the name up and returns the execution it finds, whatever
 //! its status; it refuses one that ran with another input, which would be another run.
+//!
+//! Reading: [`execution_history`] is GetExecutionHistory in the shape `etl.execution_events`
+//! keeps (`etl history --deployed` and `etl ui --deployed` print the same), and
+//! [`executions_of`], [`describe_if_exists`] and [`definition_for_execution`] are what the
+//! viewer's deployed runs are read with.
 
 use std::time::Duration;
 
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
+use chrono::NaiveDate;
 use etl_core::{LogicalDate, Service, StageError};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
+use crate::executions::{ExecutionHistory, HistoryEvent};
 use crate::template::Template;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +52,30 @@ pub enum DeployedError {
     },
     #[error(transparent)]
     Service(#[from] StageError),
+    /// A read call that failed, with what it was called on.
+    #[error("{operation} {target}: {source}")]
+    Call {
+        operation: &'static str,
+        target: String,
+        #[source]
+        source: StageError,
+    },
+}
+
+/// A failed call `operation` on `target` (an ARN), saying which.
+fn call_error<E>(
+    operation: &'static str,
+    target: &str,
+    err: aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
+) -> DeployedError
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    DeployedError::Call {
+        operation,
+        target: target.to_string(),
+        source: StageError::aws(Service::StepFunctions, err),
+    }
 }
 
 fn sfn_error<E>(
@@ -170,6 +202,17 @@ pub fn execution_name(machine: &str, date: LogicalDate) -> String {
     format!("{machine}-{date}")
 }
 
+/// The logical date an execution name ends with (`…-YYYY-MM-DD`, as [`execution_name`] and
+/// `etl start` name them); `None` for other names, e.g. those EventBridge Scheduler generates.
+pub fn date_of_execution_name(name: &str) -> Option<NaiveDate> {
+    let split = name.len().checked_sub(11)?;
+    let (head, date) = (name.get(..=split)?, name.get(split + 1..)?);
+    if !head.ends_with('-') || head.len() < 2 {
+        return None;
+    }
+    date.parse().ok()
+}
+
 /// `arn:aws:states:R:A:stateMachine:M` + `N` → `arn:aws:states:R:A:execution:M:N`, the ARN
 /// Step Functions gives a standard machine's execution.
 pub fn execution_arn(machine_arn: &str, name: &str) -> Result<String, DeployedError> {
@@ -235,21 +278,8 @@ async fn existing(
     name: &str,
     input: &Value,
 ) -> Result<Option<Started>, DeployedError> {
-    let described = match sfn
-        .describe_execution()
-        .execution_arn(execution_arn)
-        .send()
-        .await
-    {
-        Ok(described) => described,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(aws_sdk_sfn::operation::describe_execution::DescribeExecutionError::is_execution_does_not_exist) =>
-        {
-            return Ok(None)
-        }
-        Err(err) => return Err(sfn_error(err)),
+    let Some(described) = describe_if_exists(sfn, execution_arn).await? else {
+        return Ok(None);
     };
     let existing_input: Option<Value> = described
         .input()
@@ -265,6 +295,186 @@ async fn existing(
         execution_arn: execution_arn.to_string(),
         new: false,
     }))
+}
+
+/// DescribeExecution, or `None` when there is no execution at `execution_arn`.
+pub async fn describe_if_exists(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Option<DescribeExecutionOutput>, DeployedError> {
+    match sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+    {
+        Ok(described) => Ok(Some(described)),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(aws_sdk_sfn::operation::describe_execution::DescribeExecutionError::is_execution_does_not_exist) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(call_error("DescribeExecution", execution_arn, err)),
+    }
+}
+
+/// Every execution of a machine (ListExecutions, every page), newest first as the service
+/// lists them.
+pub async fn executions_of(
+    sfn: &aws_sdk_sfn::Client,
+    machine_arn: &str,
+) -> Result<Vec<ExecutionListItem>, DeployedError> {
+    let mut executions = Vec::new();
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(machine_arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| call_error("ListExecutions", machine_arn, e))?;
+        executions.extend(page.executions().iter().cloned());
+    }
+    Ok(executions)
+}
+
+/// The definition the execution ran (DescribeStateMachineForExecution: the machine's
+/// definition, or the version's, as deployed when it started).
+pub async fn definition_for_execution(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<String, DeployedError> {
+    let described = sfn
+        .describe_state_machine_for_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|e| call_error("DescribeStateMachineForExecution", execution_arn, e))?;
+    Ok(described.definition().to_string())
+}
+
+/// Every page of a deployed execution's history (GetExecutionHistory), in the shape a local
+/// one is kept in.
+pub async fn execution_history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<ExecutionHistory, DeployedError> {
+    let mut events = Vec::new();
+    let mut pages = sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| call_error("GetExecutionHistory", execution_arn, e))?;
+        events.extend(page.events().iter().map(history_event));
+    }
+    Ok(ExecutionHistory { events })
+}
+
+/// A service event's id, type, time and the details the viewer and `etl history` show.
+pub fn history_event(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
+    let at = event.timestamp();
+    let timestamp =
+        chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()).unwrap_or_default();
+    let mut details = Map::new();
+    let mut put = |key: &str, value: Value| {
+        details.insert(key.to_string(), value);
+    };
+    if let Some(d) = event.execution_started_event_details() {
+        put(
+            "executionStartedEventDetails",
+            json!({"input": d.input(), "roleArn": d.role_arn()}),
+        );
+    }
+    if let Some(d) = event.execution_succeeded_event_details() {
+        put(
+            "executionSucceededEventDetails",
+            json!({"output": d.output()}),
+        );
+    }
+    if let Some(d) = event.execution_failed_event_details() {
+        put(
+            "executionFailedEventDetails",
+            json!({"error": d.error(), "cause": d.cause()}),
+        );
+    }
+    if let Some(d) = event.state_entered_event_details() {
+        put(
+            "stateEnteredEventDetails",
+            json!({"name": d.name(), "input": d.input()}),
+        );
+    }
+    if let Some(d) = event.state_exited_event_details() {
+        put(
+            "stateExitedEventDetails",
+            json!({"name": d.name(), "output": d.output()}),
+        );
+    }
+    if let Some(d) = event.task_failed_event_details() {
+        put(
+            "taskFailedEventDetails",
+            json!({"resourceType": d.resource_type(), "resource": d.resource(), "error": d.error(), "cause": d.cause()}),
+        );
+    }
+    if let Some(d) = event.lambda_function_failed_event_details() {
+        put(
+            "lambdaFunctionFailedEventDetails",
+            json!({"error": d.error(), "cause": d.cause()}),
+        );
+    }
+    if let Some(d) = event.map_run_started_event_details() {
+        put(
+            "mapRunStartedEventDetails",
+            json!({"mapRunArn": d.map_run_arn()}),
+        );
+    }
+    if let Some(d) = event.map_run_failed_event_details() {
+        put(
+            "mapRunFailedEventDetails",
+            json!({"error": d.error(), "cause": d.cause()}),
+        );
+    }
+    if let Some(d) = event.execution_redriven_event_details() {
+        put(
+            "executionRedrivenEventDetails",
+            json!({"redriveCount": d.redrive_count()}),
+        );
+    }
+    if let Some(d) = event.map_state_started_event_details() {
+        put("mapStateStartedEventDetails", json!({"length": d.length()}));
+    }
+    let iterations = [
+        (
+            "mapIterationStartedEventDetails",
+            event.map_iteration_started_event_details(),
+        ),
+        (
+            "mapIterationSucceededEventDetails",
+            event.map_iteration_succeeded_event_details(),
+        ),
+        (
+            "mapIterationFailedEventDetails",
+            event.map_iteration_failed_event_details(),
+        ),
+        (
+            "mapIterationAbortedEventDetails",
+            event.map_iteration_aborted_event_details(),
+        ),
+    ];
+    for (key, d) in iterations {
+        if let Some(d) = d {
+            put(key, json!({"name": d.name(), "index": d.index()}));
+        }
+    }
+    HistoryEvent {
+        id: event.id(),
+        previous_event_id: event.previous_event_id(),
+        timestamp,
+        event_type: event.r#type().as_str().to_string(),
+        details,
+    }
 }
 
 /// Redrives a failed, timed-out or aborted execution (RedriveExecution): it resumes from the
@@ -445,5 +655,46 @@ mod tests {
             "arn:aws:states:us-east-1:123456789012:execution:HrStateMachine-x:hr-2026-11-25"
         );
         assert!(execution_arn("arn:aws:lambda:us-east-1:1:function:f", "x").is_err());
+    }
+
+    #[test]
+    fn an_execution_name_gives_its_date_only_when_it_ends_with_one() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 25);
+        assert_eq!(date_of_execution_name("hr-2026-11-25"), date);
+        assert_eq!(date_of_execution_name("hr-setup-2026-11-25"), date);
+        for undated in [
+            "2026-11-25",
+            "-2026-11-25",
+            "hr2026-11-25",
+            "hr-2026-11-25-again",
+            "hr-2026-13-25",
+            "9f0c4a52-1b6e-4c1a-8e57-0c1d2e3f4a5b",
+            "",
+            "é-2026-11-2",
+        ] {
+            assert_eq!(date_of_execution_name(undated), None, "{undated}");
+        }
+    }
+
+    #[test]
+    fn a_service_event_keeps_its_type_and_details() {
+        let event = aws_sdk_sfn::types::HistoryEvent::builder()
+            .id(3)
+            .previous_event_id(2)
+            .timestamp(aws_smithy_types::DateTime::from_secs(1_780_000_000))
+            .r#type(aws_sdk_sfn::types::HistoryEventType::TaskStateEntered)
+            .state_entered_event_details(
+                aws_sdk_sfn::types::StateEnteredEventDetails::builder()
+                    .name("Hire")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let ours = history_event(&event);
+        assert_eq!((ours.id, ours.previous_event_id), (3, 2));
+        assert_eq!(ours.event_type, "TaskStateEntered");
+        assert_eq!(ours.field("name"), Some("Hire"));
+        assert_eq!(ours.timestamp.timestamp(), 1_780_000_000);
     }
 }

@@ -238,7 +238,7 @@ pub fn history_events(
 fn service_event<'a>(
     event: &'a asl::Event,
     state_types: &mut HashMap<&'a str, &'a str>,
-) -> (String, Option<(&'static str, Value)>) {
+) -> (String, Details) {
     use asl::Event as E;
     match event {
         E::StateEntered { state, state_type } => {
@@ -298,6 +298,61 @@ fn service_event<'a>(
                 json!({"name": state, "error": error, "next": next}),
             )),
         ),
+        E::MapStateStarted { .. }
+        | E::MapIterationStarted { .. }
+        | E::MapIterationSucceeded { .. }
+        | E::MapIterationFailed { .. }
+        | E::MapRunStarted { .. }
+        | E::MapRunSucceeded { .. }
+        | E::MapRunFailed { .. } => map_event(event),
+        E::ExecutionRedriven { redrive_count, .. } => (
+            "ExecutionRedriven".into(),
+            Some((
+                "executionRedrivenEventDetails",
+                json!({"redriveCount": redrive_count}),
+            )),
+        ),
+        E::ExecutionSucceeded => ("ExecutionSucceeded".into(), None),
+        E::ExecutionFailed { error, cause } => (
+            "ExecutionFailed".into(),
+            Some((
+                "executionFailedEventDetails",
+                json!({"error": error, "cause": cause}),
+            )),
+        ),
+    }
+}
+
+/// A history event's details: the service's key for them (e.g. `stateEnteredEventDetails`)
+/// and their fields.
+type Details = Option<(&'static str, Value)>;
+
+/// The service's type and details for a Map state's events: its start, its inline
+/// iterations', its Map Run's.
+fn map_event(event: &asl::Event) -> (String, Details) {
+    use asl::Event as E;
+    let iteration = |key: &'static str, state: &str, index: &usize| {
+        Some((key, json!({"name": state, "index": index})))
+    };
+    match event {
+        // The service's shapes: `MapStateStartedEventDetails` has only the length, an
+        // iteration's `MapIterationEventDetails` its Map state's name and item index.
+        E::MapStateStarted { length, .. } => (
+            "MapStateStarted".into(),
+            Some(("mapStateStartedEventDetails", json!({"length": length}))),
+        ),
+        E::MapIterationStarted { state, index } => (
+            "MapIterationStarted".into(),
+            iteration("mapIterationStartedEventDetails", state, index),
+        ),
+        E::MapIterationSucceeded { state, index } => (
+            "MapIterationSucceeded".into(),
+            iteration("mapIterationSucceededEventDetails", state, index),
+        ),
+        E::MapIterationFailed { state, index } => (
+            "MapIterationFailed".into(),
+            iteration("mapIterationFailedEventDetails", state, index),
+        ),
         E::MapRunStarted { state, map_run_arn } => (
             "MapRunStarted".into(),
             Some((
@@ -317,20 +372,14 @@ fn service_event<'a>(
                 json!({"error": error, "cause": cause, "name": state}),
             )),
         ),
-        E::ExecutionRedriven { redrive_count, .. } => (
-            "ExecutionRedriven".into(),
-            Some((
-                "executionRedrivenEventDetails",
-                json!({"redriveCount": redrive_count}),
-            )),
-        ),
-        E::ExecutionSucceeded => ("ExecutionSucceeded".into(), None),
-        E::ExecutionFailed { error, cause } => (
-            "ExecutionFailed".into(),
-            Some((
-                "executionFailedEventDetails",
-                json!({"error": error, "cause": cause}),
-            )),
+        // `service_event` sends only the Map's events here; any other keeps the engine's
+        // name for it.
+        other => (
+            serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.get("type")?.as_str().map(String::from))
+                .unwrap_or_default(),
+            None,
         ),
     }
 }
@@ -533,6 +582,49 @@ mod tests {
         let events = history_events(&recorded, &[], None, 1);
         assert_eq!(events[1].event_type, "MapStateFailed");
         assert_eq!(events[1].field("name"), Some("EachDate"));
+    }
+
+    #[test]
+    fn a_map_keeps_its_length_and_iterations_in_the_services_shapes() {
+        use asl::Event as E;
+        let (state, index) = ("EachDate".to_string(), 1);
+        let recorded = [
+            E::StateEntered {
+                state: state.clone(),
+                state_type: "Map".into(),
+            },
+            E::MapStateStarted {
+                state: state.clone(),
+                length: 2,
+            },
+            E::MapIterationStarted {
+                state: state.clone(),
+                index,
+            },
+            E::MapIterationSucceeded {
+                state: state.clone(),
+                index,
+            },
+            E::MapIterationFailed { state, index },
+        ];
+        let events = history_events(&recorded, &[], None, 1);
+        let json = serde_json::to_value(&events).unwrap();
+        assert_eq!(json[1]["type"], "MapStateStarted");
+        assert_eq!(
+            json[1]["mapStateStartedEventDetails"],
+            serde_json::json!({"length": 2})
+        );
+        for (i, outcome) in [(2, "Started"), (3, "Succeeded"), (4, "Failed")] {
+            assert_eq!(json[i]["type"], format!("MapIteration{outcome}"));
+            assert_eq!(
+                json[i][format!("mapIteration{outcome}EventDetails")],
+                serde_json::json!({"name": "EachDate", "index": 1}),
+                "{}",
+                json[i]
+            );
+        }
+        // Read back as the viewer and `etl history` read events.
+        assert_eq!(events[2].field("name"), Some("EachDate"));
     }
 
     #[test]

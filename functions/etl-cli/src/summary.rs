@@ -70,6 +70,25 @@ fn collect_tasks(machine: &Value, functions: &mut HashMap<String, String>) {
     }
 }
 
+/// The fields a stage's output names the rows it wrote in: what its `Counted` impl gives the
+/// ledger as `rows_out` (unify's `rows_out`, hire's `loaded`, sync's and the clickstream
+/// simulation's `indexed`, export's, generate's and report's `rows`), first match wins.
+const ROWS_OUT_FIELDS: [&str; 4] = ["rows_out", "loaded", "indexed", "rows"];
+
+/// The rows a stage wrote, from its output: the figure the ledger records as its
+/// `rows_out`, read from a Task's result (a Lambda invoke's output is under `Payload`).
+/// `None` when the output names none, and for marketing's plan, whose `rows` (beside the
+/// `tasks` it plans) are the rows the Map's tasks will write, not rows it wrote.
+pub fn rows_written(result: &Value) -> Option<u64> {
+    let output = result.get("Payload").unwrap_or(result);
+    if output.get("tasks").is_some() {
+        return None;
+    }
+    ROWS_OUT_FIELDS
+        .iter()
+        .find_map(|field| output.get(field)?.as_u64())
+}
+
 /// A ledger row of the execution (`etl.runs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerRow {
@@ -555,6 +574,103 @@ mod tests {
             ]
         );
         assert_eq!(local, ["/tmp/m.csv"]);
+    }
+
+    /// Every stage output that counts rows: `rows_written` reads from its JSON what its
+    /// `Counted` impl gives the ledger as `rows_out`.
+    #[test]
+    fn rows_written_is_what_each_stage_counts_as_rows_out() {
+        use etl_core::ledger::Counted;
+        use etl_core::stages::{clickstream_simulate, hr_export, hr_hire, hr_sync};
+        use marketing::stages::{generate, plan, unify};
+
+        fn check<O: Counted + serde::Serialize>(output: &O) {
+            let json = serde_json::to_value(output).unwrap();
+            let expected = output.counts().rows_out.map(|n| n as u64);
+            assert_eq!(rows_written(&json), expected, "{json}");
+            // As a lambda:invoke Task's result.
+            let invoked = json!({"ExecutedVersion": "$LATEST", "Payload": json, "StatusCode": 200});
+            assert_eq!(rows_written(&invoked), expected);
+        }
+        let date: etl_core::LogicalDate = "2026-11-25".parse().unwrap();
+        check(&hr_hire::HireOutput {
+            logical_date: date,
+            seed: 1,
+            locale: "en".into(),
+            generated: 120,
+            loaded: 110,
+            already_present: 3,
+            rejected: 7,
+        });
+        check(&hr_export::ExportOutput {
+            logical_date: date,
+            bucket: "lake".into(),
+            key: "k".into(),
+            rows: 900,
+            bytes: 10_000,
+            parts: 1,
+            refreshed: Vec::new(),
+        });
+        check(&hr_sync::SyncOutput {
+            logical_date: date,
+            index: "employees".into(),
+            full: false,
+            selected: 50,
+            indexed: 48,
+            failed: 2,
+            retried: 0,
+            requests: 1,
+            failures: Vec::new(),
+            // Totals over earlier invocations too: not this invocation's rows.
+            progress: hr_sync::SyncProgress {
+                invocations: 3,
+                indexed: 148,
+                ..hr_sync::SyncProgress::default()
+            },
+        });
+        check(&clickstream_simulate::SimulateOutput {
+            logical_date: date,
+            hour: None,
+            index: "clickstream".into(),
+            sessions: 4,
+            events: 40,
+            by_type: BTreeMap::new(),
+            indexed: 39,
+            failed: 1,
+            failures: Vec::new(),
+        });
+        check(&generate::GenerateOutput {
+            logical_date: date,
+            rows: 5000,
+            bytes: 1,
+            partitions: Vec::new(),
+        });
+        check(&unify::UnifyOutput {
+            logical_date: date,
+            partitions: 2,
+            partitions_corrupt: 0,
+            rows_in: 10_000,
+            rows_out: 9_990,
+            rows_quarantined: 10,
+            parquet_key: "p".into(),
+            csv_key: "c".into(),
+            local_parquet: "/tmp/p".into(),
+            local_csv: "/tmp/c".into(),
+            quarantined: Vec::new(),
+            ignored_keys: Vec::new(),
+        });
+        let planned = plan::PlanOutput {
+            logical_date: date,
+            rows: 500_000,
+            partitions: 10,
+            tasks: Vec::new(),
+            pruned: 0,
+        };
+        assert_eq!(rows_written(&serde_json::to_value(planned).unwrap()), None);
+        assert_eq!(
+            rows_written(&json!({"run_id": 3, "status": "succeeded"})),
+            None
+        );
     }
 
     #[test]

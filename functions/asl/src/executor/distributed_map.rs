@@ -316,6 +316,11 @@ impl Runner {
         tracing::info!(state = %visit.name, items = total, children = batches.len(), concurrency, map_run = %arn, "map run");
         self.service_history
             .record(&["MapStateStarted", "MapRunStarted"])?;
+        // The items read, before batching: what the Map goes over.
+        self.record(Event::MapStateStarted {
+            state: visit.name.to_string(),
+            length: total,
+        });
         self.record(Event::MapRunStarted {
             state: visit.name.to_string(),
             map_run_arn: arn.clone(),

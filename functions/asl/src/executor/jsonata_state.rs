@@ -275,6 +275,7 @@ impl Runner {
             next,
             output,
             assigned,
+            observed_result: None,
         })
     }
 
@@ -332,6 +333,7 @@ impl Runner {
             next: Some(next),
             output,
             assigned,
+            observed_result: None,
         })
     }
 
@@ -359,6 +361,7 @@ impl Runner {
                     next,
                     output,
                     assigned,
+                    observed_result: None,
                 })
             }
             Outcome::Caught(index, failure) => {
@@ -379,6 +382,7 @@ impl Runner {
                     next: catch.get(index).map(|c| c.next.clone()),
                     output,
                     assigned,
+                    observed_result: None,
                 })
             }
         }
@@ -400,13 +404,20 @@ impl Runner {
         let outcome = self
             .attempts(visit, &task.retry, &task.catch, prepare, work)
             .await?;
-        self.jsonata_outcome(
+        // For the observer only, as in JSONPath (`TaskLike::keeping_result`).
+        let kept = match &outcome {
+            Outcome::Succeeded(result) if self.observed() => Some(result.clone()),
+            _ => None,
+        };
+        let mut transition = self.jsonata_outcome(
             visit,
             (fields, &task.catch),
             &input,
             outcome,
             next_of(&task.flow),
-        )
+        )?;
+        transition.observed_result = kept;
+        Ok(transition)
     }
 
     async fn jsonata_parallel(

@@ -19,6 +19,9 @@ pub(super) struct TaskLike<'a> {
     retry: &'a [Retrier],
     catch: &'a [Catcher],
     assign: Option<&'a Value>,
+    /// Keep the work's result for the observer ([`super::Observed::result`]): a Task's, not
+    /// a Parallel's or a Map's (every branch's or item's output).
+    keeps_result: bool,
 }
 
 macro_rules! task_like_from {
@@ -33,6 +36,7 @@ macro_rules! task_like_from {
                     retry: &state.retry,
                     catch: &state.catch,
                     assign: state.assign.as_ref(),
+                    keeps_result: false,
                 }
             }
         }
@@ -42,6 +46,14 @@ macro_rules! task_like_from {
 task_like_from!(TaskState, ParallelState, MapState);
 
 impl TaskLike<'_> {
+    /// The same state, its result kept for the observer.
+    pub(super) fn keeping_result(self) -> Self {
+        Self {
+            keeps_result: true,
+            ..self
+        }
+    }
+
     /// The transition after the work returned `result`: `ResultSelector` shapes it,
     /// `Assign` reads it, `ResultPath` places it in the raw input, `OutputPath` selects
     /// from that.
@@ -81,6 +93,7 @@ fn caught(
         next: Some(catcher.next.clone()),
         output,
         assigned,
+        observed_result: None,
     })
 }
 
@@ -188,7 +201,12 @@ impl Runner {
         // `$$.State.RetryCount` reads 0 here even after retries, as it always has.
         let context = self.context(visit, 0);
         match outcome {
-            Outcome::Succeeded(result) => state.succeeded(raw, result, visit.roots(&context)),
+            Outcome::Succeeded(result) => {
+                let kept = (state.keeps_result && self.observed()).then(|| result.clone());
+                let mut transition = state.succeeded(raw, result, visit.roots(&context))?;
+                transition.observed_result = kept;
+                Ok(transition)
+            }
             Outcome::Caught(index, failure) => {
                 caught(&state.catch[index], raw, &failure, visit.roots(&context))
             }
@@ -378,6 +396,7 @@ mod tests {
                 assign: None,
             }],
             assign: None,
+            keeps_result: false,
         };
         let vars = crate::variables::Variables::default();
         let context = json!({});

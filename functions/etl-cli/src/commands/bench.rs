@@ -4,10 +4,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Instant;
+
 use anyhow::{bail, Context as _};
-use etl_cli::bench::{self, HrOptions, Phase, PhaseTable, Report, SummaryTable, WorkloadTable};
+use etl_cli::bench::{
+    self, HrOptions, Phase, PhaseTable, PhaseWatcher, Report, SummaryTable, WorkloadTable,
+};
 use etl_cli::functions::function_names;
 use etl_cli::lambda_init::{self, DatabaseSecret, InitTable};
+use etl_cli::progress::{self, Mode, PhaseView};
 use etl_core::EnvSource;
 
 use super::context;
@@ -30,7 +35,60 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Which run of `--runs N` a child process is: `k/N`, set by the parent.
+const RUN_VAR: &str = "ETL_BENCH_RUN";
+
+/// This process's run and the number of runs: from [`RUN_VAR`] in a child of `--runs N`,
+/// else 1 of 1.
+fn this_run() -> (usize, usize) {
+    let Ok(text) = std::env::var(RUN_VAR) else {
+        return (1, 1);
+    };
+    let number = |n: &str| n.parse::<usize>().ok();
+    let parsed = text
+        .split_once('/')
+        .and_then(|(run, runs)| Some((number(run)?, number(runs)?)))
+        .filter(|(run, runs)| (1..=*runs).contains(run));
+    parsed.unwrap_or_else(|| {
+        tracing::warn!(value = %text, "{RUN_VAR} is not RUN/RUNS: showing run 1/1");
+        (1, 1)
+    })
+}
+
+/// The phases' spinners and lines, labelled with their workload (else the benchmark's
+/// target, e.g. marketing's stages).
+struct BenchProgress {
+    view: PhaseView,
+    target: String,
+}
+
+impl BenchProgress {
+    fn workload<'a>(&'a self, phase: &str) -> &'a str {
+        bench::workload_of(phase).unwrap_or(self.target.as_str())
+    }
+}
+
+impl PhaseWatcher for BenchProgress {
+    fn started(&self, phase: &str) {
+        self.view.started(self.workload(phase), phase);
+    }
+
+    fn ended(&self, phase: &str, measured: Option<&Phase>) {
+        match measured {
+            Some(measured) => {
+                self.view
+                    .ended(self.workload(phase), phase, measured.rows, measured.seconds);
+            }
+            None => self.view.failed(self.workload(phase), phase),
+        }
+    }
+}
+
 async fn one_run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    bench::watch_phases(Box::new(BenchProgress {
+        view: PhaseView::new(Mode::for_stderr(), this_run()),
+        target: args.pipeline.to_string(),
+    }));
     let ctx = context().await?;
     let rows = args.rows;
     let phases = match args.pipeline {
@@ -72,8 +130,14 @@ fn write_json(
 /// inflate later runs' peak RSS.
 async fn runs_in_fresh_processes(args: &BenchArgs, runs: usize) -> anyhow::Result<ExitCode> {
     let mut all = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        all.push(run_in_fresh_process(args).await?);
+    for run in 1..=runs {
+        // The child draws its own phases (its stderr is ours), labelled with `run`.
+        let started = Instant::now();
+        all.push(run_in_fresh_process(args, (run, runs)).await?);
+        eprintln!(
+            "bench run {run}/{runs} done in {} (a process of its own)",
+            progress::seconds(started.elapsed().as_secs_f64())
+        );
     }
     let report = Report::new(args.pipeline.to_string(), args.rows, all);
     eprintln!(
@@ -90,9 +154,12 @@ async fn runs_in_fresh_processes(args: &BenchArgs, runs: usize) -> anyhow::Resul
 }
 
 /// One run of `etl bench <pipeline>` in a child process of this same binary, with the same
-/// options: its phase table and logs go to our stderr, its phases (JSON on its stdout) come
-/// back.
-async fn run_in_fresh_process(args: &BenchArgs) -> anyhow::Result<Vec<Phase>> {
+/// options: its progress, phase table and logs go to our stderr, its phases (JSON on its
+/// stdout) come back. `run` is which run it is, of how many, for its progress.
+async fn run_in_fresh_process(
+    args: &BenchArgs,
+    (run, runs): (usize, usize),
+) -> anyhow::Result<Vec<Phase>> {
     let exe = std::env::current_exe().context("finding this binary to run a benchmark in")?;
     let mut child_args = vec![
         "bench".to_string(),
@@ -108,6 +175,7 @@ async fn run_in_fresh_process(args: &BenchArgs) -> anyhow::Result<Vec<Phase>> {
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(exe)
             .args(child_args)
+            .env(RUN_VAR, format!("{run}/{runs}"))
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()

@@ -5,10 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use etl_cli::deployed::{self, MachineLocator};
-use etl_cli::executions::{self, ExecutionHistory, HistoryEvent};
-use serde_json::{json, Map, Value};
+use etl_cli::executions::{self, HistoryEvent};
+use serde_json::Value;
 
 use super::{context, load_template};
 use crate::cli::HistoryArgs;
@@ -34,7 +34,7 @@ pub async fn history(template: Option<PathBuf>, args: HistoryArgs) -> anyhow::Re
             };
             deployed::execution_arn(&machine_arn, &args.execution)?
         };
-        deployed_history(ctx.step_functions(), &arn).await?
+        deployed::execution_history(ctx.step_functions(), &arn).await?
     } else {
         let client = ctx.postgres().await?;
         executions::load_history(&client, executions::execution_name(&args.execution)).await?
@@ -45,107 +45,6 @@ pub async fn history(template: Option<PathBuf>, args: HistoryArgs) -> anyhow::Re
         println!("{}", HistoryTable(&history.events));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every page of a deployed execution's history, in the same shape as a local one.
-async fn deployed_history(
-    sfn: &aws_sdk_sfn::Client,
-    arn: &str,
-) -> anyhow::Result<ExecutionHistory> {
-    let mut events = Vec::new();
-    let mut pages = sfn
-        .get_execution_history()
-        .execution_arn(arn)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            anyhow!(
-                "GetExecutionHistory {arn}: {}",
-                aws_sdk_sfn::error::DisplayErrorContext(e)
-            )
-        })?;
-        events.extend(page.events().iter().map(from_service));
-    }
-    Ok(ExecutionHistory { events })
-}
-
-/// A service event's fields, with the details this viewer shows.
-fn from_service(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
-    let at = event.timestamp();
-    let timestamp =
-        chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()).unwrap_or_default();
-    let mut details = Map::new();
-    let mut put = |key: &str, value: Value| {
-        details.insert(key.to_string(), value);
-    };
-    if let Some(d) = event.execution_started_event_details() {
-        put(
-            "executionStartedEventDetails",
-            json!({"input": d.input(), "roleArn": d.role_arn()}),
-        );
-    }
-    if let Some(d) = event.execution_succeeded_event_details() {
-        put(
-            "executionSucceededEventDetails",
-            json!({"output": d.output()}),
-        );
-    }
-    if let Some(d) = event.execution_failed_event_details() {
-        put(
-            "executionFailedEventDetails",
-            json!({"error": d.error(), "cause": d.cause()}),
-        );
-    }
-    if let Some(d) = event.state_entered_event_details() {
-        put(
-            "stateEnteredEventDetails",
-            json!({"name": d.name(), "input": d.input()}),
-        );
-    }
-    if let Some(d) = event.state_exited_event_details() {
-        put(
-            "stateExitedEventDetails",
-            json!({"name": d.name(), "output": d.output()}),
-        );
-    }
-    if let Some(d) = event.task_failed_event_details() {
-        put(
-            "taskFailedEventDetails",
-            json!({"resourceType": d.resource_type(), "resource": d.resource(), "error": d.error(), "cause": d.cause()}),
-        );
-    }
-    if let Some(d) = event.lambda_function_failed_event_details() {
-        put(
-            "lambdaFunctionFailedEventDetails",
-            json!({"error": d.error(), "cause": d.cause()}),
-        );
-    }
-    if let Some(d) = event.map_run_started_event_details() {
-        put(
-            "mapRunStartedEventDetails",
-            json!({"mapRunArn": d.map_run_arn()}),
-        );
-    }
-    if let Some(d) = event.map_run_failed_event_details() {
-        put(
-            "mapRunFailedEventDetails",
-            json!({"error": d.error(), "cause": d.cause()}),
-        );
-    }
-    if let Some(d) = event.execution_redriven_event_details() {
-        put(
-            "executionRedrivenEventDetails",
-            json!({"redriveCount": d.redrive_count()}),
-        );
-    }
-    HistoryEvent {
-        id: event.id(),
-        previous_event_id: event.previous_event_id(),
-        timestamp,
-        event_type: event.r#type().as_str().to_string(),
-        details,
-    }
 }
 
 /// One line per event: id, milliseconds since the first, type, state or error.
@@ -210,26 +109,5 @@ mod tests {
             "{table}"
         );
         assert!(lines[2].contains("ExecutionSucceeded"));
-    }
-
-    #[test]
-    fn a_service_event_keeps_its_type_and_details() {
-        let event = aws_sdk_sfn::types::HistoryEvent::builder()
-            .id(3)
-            .previous_event_id(2)
-            .timestamp(aws_smithy_types::DateTime::from_secs(1_780_000_000))
-            .r#type(aws_sdk_sfn::types::HistoryEventType::TaskStateEntered)
-            .state_entered_event_details(
-                aws_sdk_sfn::types::StateEnteredEventDetails::builder()
-                    .name("Hire")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        let ours = from_service(&event);
-        assert_eq!((ours.id, ours.previous_event_id), (3, 2));
-        assert_eq!(ours.event_type, "TaskStateEntered");
-        assert_eq!(ours.field("name"), Some("Hire"));
     }
 }

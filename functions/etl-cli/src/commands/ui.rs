@@ -1,11 +1,13 @@
-//! `etl ui`: the local viewer (see `etl_cli::ui`), or with `--bench-grid` the timing of its
-//! runs grid at a year of dates.
+//! `etl ui`: the viewer (see `etl_cli::ui`) of the local runs, or with `--deployed` of the
+//! deployed machines' runs; with `--bench-grid` the timing of its runs grid at a year of dates.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use etl_cli::ui::deployed_runs::DeployedRuns;
+use etl_cli::ui::source::RunSource;
 use etl_cli::ui::{self, grid, Viewer};
 
 use super::{context, load_template};
@@ -23,13 +25,29 @@ pub async fn ui(template: Option<PathBuf>, args: UiArgs) -> anyhow::Result<ExitC
         .map(String::from)
         .collect();
     let ctx = context().await?;
+    let (source, what) = if args.deployed {
+        let runs = DeployedRuns::new(
+            ctx.step_functions().clone(),
+            &template,
+            &args.prefix.name_prefix,
+        );
+        (
+            RunSource::Deployed(runs),
+            "the deployed runs, from Step Functions",
+        )
+    } else {
+        (RunSource::Local, "the local runs")
+    };
     let address = ui::address(args.port);
-    println!("etl ui: open http://{address}/ (Ctrl-C stops)");
-    ui::serve(Viewer { ctx, machines }, args.port)
-        .await
-        .with_context(|| {
-            format!("cannot serve on {address} (is another `etl ui` running? try --port)")
-        })?;
+    println!("etl ui: {what} on http://{address}/ (Ctrl-C stops)");
+    let viewer = Viewer {
+        ctx,
+        machines,
+        source,
+    };
+    ui::serve(viewer, args.port).await.with_context(|| {
+        format!("cannot serve on {address} (is another `etl ui` running? try --port)")
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -107,6 +107,7 @@ impl Sandbox {
         let request_id = invocation.request_id.clone();
         let started = Instant::now();
         let mut deadline = started + timeout;
+        let mut init_duration = None;
         if !self.initialized {
             let mut initialized = self.api.initialized();
             let init_ends = started + INIT_BUDGET + timeout;
@@ -121,6 +122,7 @@ impl Sandbox {
             }
             self.initialized = true;
             let init = started.elapsed();
+            init_duration = Some(init);
             deadline = if init <= INIT_BUDGET {
                 Instant::now() + timeout
             } else {
@@ -128,6 +130,7 @@ impl Sandbox {
             };
         }
         let reply = self.api.expect_reply(&request_id);
+        let invoked = Instant::now();
         if self.events.send(invocation).await.is_err() {
             return Outcome::Ended(exit_error(&request_id, "the Runtime API stopped"));
         }
@@ -143,6 +146,15 @@ impl Sandbox {
             .child
             .id()
             .and_then(|pid| crate::bench::peak_rss_mib_in(&format!("/proc/{pid}/status")));
+        let report = Report {
+            request_id: &request_id,
+            duration: invoked.elapsed(),
+            memory_mb: self.memory_mb,
+            peak_mib,
+            init_duration,
+            replied: matches!(outcome, Outcome::Replied(_)),
+        };
+        eprintln!("{}", report.json_line());
         match (outcome, peak_mib) {
             // Lambda stops a function at its memory size; the peak so far says it got there.
             (Outcome::Replied(_), Some(peak)) if peak > self.memory_mb as f64 => {
@@ -164,6 +176,45 @@ impl Sandbox {
             Err(err) => format!("unknown ({err})"),
         };
         exit_error(request_id, &how)
+    }
+}
+
+/// What Lambda logs after every invocation (`platform.report`, in the JSON log format the
+/// template sets): duration, billed duration, memory size and the peak the process reached,
+/// so a local run shows how close a function came to its `MemorySize` and `Timeout`.
+struct Report<'a> {
+    request_id: &'a str,
+    duration: Duration,
+    memory_mb: u64,
+    peak_mib: Option<f64>,
+    init_duration: Option<Duration>,
+    replied: bool,
+}
+
+impl Report<'_> {
+    fn json_line(&self) -> String {
+        let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        let mut metrics = serde_json::json!({
+            "durationMs": ms(self.duration),
+            // Lambda bills whole milliseconds, rounded up.
+            "billedDurationMs": self.duration.as_nanos().div_ceil(1_000_000),
+            "memorySizeMB": self.memory_mb,
+            // Lambda's "MB" of memory are MiB (a 128 MB function has 128 MiB).
+            "maxMemoryUsedMB": self.peak_mib.map(|mib| mib.ceil() as u64),
+        });
+        if let Some(init) = self.init_duration {
+            metrics["initDurationMs"] = ms(init).into();
+        }
+        serde_json::json!({
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "type": "platform.report",
+            "record": {
+                "requestId": self.request_id,
+                "metrics": metrics,
+                "status": if self.replied { "success" } else { "error" },
+            },
+        })
+        .to_string()
     }
 }
 
@@ -222,6 +273,28 @@ mod tests {
             describe(ExitStatus::from_raw(libc::SIGSEGV)),
             "signal: segmentation fault"
         );
+    }
+
+    #[test]
+    fn the_report_line_has_lambdas_platform_report_shape() {
+        let report = Report {
+            request_id: "r-2",
+            duration: Duration::from_micros(1_234_567),
+            memory_mb: 512,
+            peak_mib: Some(99.2),
+            init_duration: Some(Duration::from_micros(4_321)),
+            replied: true,
+        };
+        let line: serde_json::Value = serde_json::from_str(&report.json_line()).unwrap();
+        assert_eq!(line["type"], "platform.report");
+        assert_eq!(line["record"]["requestId"], "r-2");
+        assert_eq!(line["record"]["status"], "success");
+        let metrics = &line["record"]["metrics"];
+        assert_eq!(metrics["durationMs"], 1234.567);
+        assert_eq!(metrics["billedDurationMs"], 1235);
+        assert_eq!(metrics["memorySizeMB"], 512);
+        assert_eq!(metrics["maxMemoryUsedMB"], 100);
+        assert_eq!(metrics["initDurationMs"], 4.321);
     }
 
     #[test]

@@ -89,7 +89,7 @@ table.grid .cell { display: block; width: 1.5rem; height: 1.5rem; line-height: 1
 .alert { border: 2px solid var(--bad); border-radius: .4rem; padding: .6rem .8rem; background: #fff5f5; overflow-wrap: anywhere; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: 0; }
 dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
-svg.graph { max-width: 100%; height: auto; }
+svg.graph { display: block; max-width: none; height: auto; }
 svg.graph .state rect { stroke: #57606a; stroke-width: 1.2; }
 svg.graph .state text { font-size: 12px; fill: #fff; }
 svg.graph .state.s-none > text { fill: #1f2328; }
@@ -98,7 +98,9 @@ svg.graph .container > text { fill: #1f2328; }
 svg.graph .s-succeeded > rect { fill: var(--ok); } svg.graph .s-failed > rect { fill: var(--bad); }
 svg.graph .s-running > rect { fill: var(--run); } svg.graph .s-retried > rect, svg.graph .s-caught > rect { fill: var(--warn); }
 svg.graph .s-none > rect { fill: #fff; }
-svg.graph .container.s-succeeded > rect, svg.graph .container.s-failed > rect, svg.graph .container.s-retried > rect { fill-opacity: .18; }
+svg.graph .container.s-succeeded > rect, svg.graph .container.s-failed > rect, svg.graph .container.s-retried > rect,
+svg.graph .container.s-caught > rect, svg.graph .container.s-running > rect { fill-opacity: .18; }
+svg.graph .branch-gap { stroke: #8c959f; stroke-dasharray: 2 4; }
 svg.graph .container > text { fill: #1f2328; }
 svg.graph .edge { stroke: #57606a; fill: none; stroke-width: 1.2; }
 svg.graph .edge.catch { stroke-dasharray: 5 3; stroke: var(--bad); }

@@ -2,7 +2,7 @@
 //! machine coloured by what happened, each stage's figures from the ledger, the event
 //! timeline from the stored history, and what the run produced.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -164,6 +164,9 @@ pub struct RunView<'a> {
     pub events: &'a [HistoryEvent],
     pub stages: &'a [StageRow],
     pub artifacts: &'a [Artifact],
+    /// A deployed run's Stages section (HTML, from its history), shown instead of ledger
+    /// rows, which are not read for it (`etl ui --deployed`).
+    pub deployed_stages: Option<&'a str>,
 }
 
 pub fn render(view: &RunView<'_>) -> String {
@@ -203,7 +206,11 @@ pub fn render(view: &RunView<'_>) -> String {
         .and_then(|d| graph::svg(&d, &outcomes))
     {
         Ok(svg) => {
-            let _ = write!(out, "<div class=\"scroll\">{svg}</div>");
+            // Scrolls sideways on a narrow screen: reachable and scrollable by keyboard too.
+            let _ = write!(
+                out,
+                "<div class=\"scroll\" role=\"region\" aria-label=\"State machine\" tabindex=\"0\">{svg}</div>"
+            );
         }
         Err(reason) => {
             let _ = write!(
@@ -213,7 +220,13 @@ pub fn render(view: &RunView<'_>) -> String {
             );
         }
     }
-    stages(&mut out, view.stages);
+    match view.deployed_stages {
+        Some(section) => {
+            out.push_str("<h2 id=\"stages\">Stages</h2>");
+            out.push_str(section);
+        }
+        None => stages(&mut out, view.stages),
+    }
     artifacts(&mut out, view.artifacts);
     timeline(&mut out, view.events);
     out
@@ -301,6 +314,11 @@ fn artifacts(out: &mut String, artifacts: &[Artifact]) {
 }
 
 fn event_summary(event: &HistoryEvent) -> String {
+    if event.event_type == "MapStateStarted" {
+        if let Some(length) = event.detail().and_then(|d| d.get("length")?.as_u64()) {
+            return format!("{length} items");
+        }
+    }
     let mut parts = Vec::new();
     if let Some(detail) = event.detail() {
         for (key, value) in detail {
@@ -330,17 +348,74 @@ fn timeline(out: &mut String, events: &[HistoryEvent]) {
         "<div class=\"scroll\"><table id=\"events\"><thead><tr><th scope=\"col\" class=\"num\">#</th>\
          <th scope=\"col\" class=\"num\">+ms</th><th scope=\"col\">Type</th><th scope=\"col\">Details</th></tr></thead><tbody>",
     );
+    let iterations = iteration_tallies(events);
+    let mut summarised = HashSet::new();
     for event in events {
         let offset = (event.timestamp - start).num_milliseconds();
+        let (event_type, summary) = if event.event_type.starts_with(ITERATION) {
+            // All of a Map's iterations on one line, where its first one started.
+            let name = event.field("name").unwrap_or_default();
+            if !summarised.insert(name) {
+                continue;
+            }
+            let tally = iterations.get(name).copied().unwrap_or_default();
+            ("MapIterations", tally.summary(name))
+        } else {
+            (event.event_type.as_str(), event_summary(event))
+        };
         let _ = write!(
             out,
             "<tr data-type=\"{t}\"><td class=\"num\">{}</td><td class=\"num\">{offset}</td><td>{t}</td><td>{}</td></tr>",
             event.id,
-            escape(&event_summary(event)),
-            t = escape(&event.event_type),
+            escape(&summary),
+            t = escape(event_type),
         );
     }
     out.push_str("</tbody></table></div>");
+}
+
+/// The prefix of an inline Map iteration's event types.
+const ITERATION: &str = "MapIteration";
+
+/// A Map state's iterations, all its entries together.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct IterationTally {
+    started: u64,
+    succeeded: u64,
+    failed: u64,
+}
+
+impl IterationTally {
+    fn summary(self, map: &str) -> String {
+        let mut text = format!(
+            "{map}: {} iterations started, {} succeeded",
+            self.started, self.succeeded
+        );
+        if self.failed > 0 {
+            text.push_str(&format!(", {} failed", self.failed));
+        }
+        text
+    }
+}
+
+/// Each Map state's iterations, by its name: a Map of 10,000 items writes 20,000 iteration
+/// events, which the timeline shows as one line.
+fn iteration_tallies(events: &[HistoryEvent]) -> HashMap<&str, IterationTally> {
+    let mut tallies: HashMap<&str, IterationTally> = HashMap::new();
+    for event in events {
+        let Some(outcome) = event.event_type.strip_prefix(ITERATION) else {
+            continue;
+        };
+        let tally = tallies
+            .entry(event.field("name").unwrap_or_default())
+            .or_default();
+        match outcome {
+            "Started" => tally.started += 1,
+            "Succeeded" => tally.succeeded += 1,
+            _ => tally.failed += 1,
+        }
+    }
+    tallies
 }
 
 #[cfg(test)]
@@ -413,6 +488,7 @@ mod tests {
             events: &events,
             stages: &[],
             artifacts: &[],
+            deployed_stages: None,
         });
         assert!(
             html.contains("Failed in state <span id=\"failed-state\">Hire</span>"),
@@ -421,6 +497,53 @@ mod tests {
         assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;"));
         assert_eq!(html.matches("<g class=\"state ").count(), 2);
         assert_eq!(html.matches("<tr data-type=").count(), 7);
+    }
+
+    #[test]
+    fn a_maps_iterations_are_one_timeline_line_and_its_length_reads_as_items() {
+        use asl::Event as E;
+        let map = "EachDate".to_string();
+        let mut recorded = vec![
+            E::StateEntered {
+                state: map.clone(),
+                state_type: "Map".into(),
+            },
+            E::MapStateStarted {
+                state: map.clone(),
+                length: 3,
+            },
+        ];
+        for index in 0..3 {
+            recorded.push(E::MapIterationStarted {
+                state: map.clone(),
+                index,
+            });
+            recorded.push(if index == 2 {
+                E::MapIterationFailed {
+                    state: map.clone(),
+                    index,
+                }
+            } else {
+                E::MapIterationSucceeded {
+                    state: map.clone(),
+                    index,
+                }
+            });
+        }
+        recorded.push(E::StateExited { state: map });
+        let events = history_events(&recorded, &[], None, 1);
+        let mut html = String::new();
+        timeline(&mut html, &events);
+        assert_eq!(html.matches("<tr data-type=").count(), 4, "{html}");
+        assert_eq!(html.matches("data-type=\"MapIterations\"").count(), 1);
+        assert!(
+            html.contains("EachDate: 3 iterations started, 2 succeeded, 1 failed"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>MapStateStarted</td><td>3 items</td>"),
+            "{html}"
+        );
     }
 
     #[test]
