@@ -7,6 +7,7 @@
 #
 #   bench/lambda-packages.sh            # build, package, check, measure init (20 runs)
 #   bench/lambda-packages.sh --no-init  # build, package, check only
+#   bench/lambda-packages.sh --no-build # package what the last release build left
 #
 # The binaries come from one `cargo build --release --workspace --bins` for the host
 # (x86_64-unknown-linux-gnu, the same target and profile as `cargo lambda build --release
@@ -22,10 +23,19 @@ readonly GROWTH_LIMIT_PERCENT=10
 readonly BASELINE="$ROOT/bench/lambda-packages.baseline"
 out="$CARGO_TARGET_DIR/lambda-packages"
 run_init=1
-[ "${1:-}" = "--no-init" ] && run_init=0
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-init) run_init=0 ;;
+    --no-build) build=0 ;;
+    *) echo "unknown option $arg (known: --no-init, --no-build)" >&2; exit 2 ;;
+  esac
+done
 
-step "release build of every binary"
-cargo build --release --workspace --bins
+if [ "$build" = 1 ]; then
+  step "release build of every binary"
+  cargo build --release --workspace --bins
+fi
 etl="$CARGO_TARGET_DIR/release/etl"
 mapfile -t functions < <("$etl" list --functions)
 [ "${#functions[@]}" -gt 0 ] || { echo "etl list --functions named no function" >&2; exit 1; }

@@ -12,22 +12,15 @@ use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use etl_cli::template::{FlexibleWindow, Template};
 use etl_core::{Context, Service};
 use integration_tests::cli::{command, output, stdout_of_success, text};
-use integration_tests::{context, env_source, require, template, unique_suffix};
+use integration_tests::{moto_sfn, template, unique_suffix};
 use serde_json::{json, Value};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/etl-test-scheduler";
 const DEAD_LETTERS: &str = "arn:aws:sqs:us-east-1:123456789012:etl-test-dead-letters";
 
-/// Clients for moto. Fails the test, saying what to run, when the services are not up.
+/// Clients for moto's Step Functions and Scheduler.
 async fn moto() -> Context {
-    let env = env_source();
-    assert!(
-        env.get("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: these tests need moto (`scripts/services up`), never real AWS"
-    );
-    let ctx = context(&env).await;
-    require(&ctx, &[Service::StepFunctions, Service::Scheduler]).await;
-    ctx
+    moto_sfn::moto(&[Service::StepFunctions, Service::Scheduler]).await
 }
 
 /// A prefix no other test or run uses.
@@ -37,21 +30,7 @@ fn unique_prefix(label: &str) -> String {
 
 /// Deploys a stand-in machine, returning its ARN.
 async fn deploy(ctx: &Context, name: &str, definition: Value) -> String {
-    ctx.step_functions()
-        .create_state_machine()
-        .name(name)
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/etl-test-machine")
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "moto CreateStateMachine {name}: {}",
-                aws_sdk_sfn::error::DisplayErrorContext(e)
-            )
-        })
-        .state_machine_arn()
-        .to_string()
+    moto_sfn::deploy(ctx, name, &definition).await
 }
 
 fn echo_definition() -> Value {

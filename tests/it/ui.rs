@@ -4,9 +4,7 @@
 //! land in `$CARGO_TARGET_DIR/screenshots/` (docs/images/ copies the grid's and a run's).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::TcpStream;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use elasticsearch::http::Method;
 use etl_cli::lambda_limits::InjectedFault;
@@ -42,17 +40,7 @@ impl Viewer {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = viewer.child.try_wait() {
-                panic!("etl ui exited ({status}) before listening on {port}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etl ui did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        cli::wait_until_listening(&mut viewer.child, port, "etl ui");
         viewer
     }
 }

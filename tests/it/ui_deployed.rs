@@ -13,11 +13,10 @@
 
 use std::collections::BTreeSet;
 use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use etl_core::{Context, Service};
 use integration_tests::cli::{command, output, stdout_of_success, text};
-use integration_tests::{context, env_source, free_port, require, unique_suffix};
+use integration_tests::{free_port, moto_sfn, unique_suffix};
 use serde_json::{json, Value};
 
 const SUCCEEDED_DAY: &str = "2026-11-25";
@@ -27,33 +26,10 @@ const FAILED_DAY: &str = "2026-11-26";
 const UNDATED: &str = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d";
 
 async fn moto() -> Context {
-    let env = env_source();
-    assert!(
-        env.get("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: these tests need moto (`scripts/services up`), never real AWS"
-    );
-    let ctx = context(&env).await;
-    require(&ctx, &[Service::StepFunctions]).await;
-    ctx
+    moto_sfn::moto(&[Service::StepFunctions]).await
 }
 
-async fn deploy(ctx: &Context, name: &str, definition: &Value) -> String {
-    ctx.step_functions()
-        .create_state_machine()
-        .name(name)
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/etl-test-machine")
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "CreateStateMachine {name}: {}",
-                aws_sdk_sfn::error::DisplayErrorContext(e)
-            )
-        })
-        .state_machine_arn()
-        .to_string()
-}
+use moto_sfn::deploy;
 
 /// Runs the `etl` binary, with no machine prefix from the environment.
 fn etl(args: &[&str]) -> Output {
@@ -171,17 +147,7 @@ impl Viewer {
             port,
             http: reqwest::Client::new(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = viewer.child.try_wait() {
-                panic!("etl ui exited ({status}) before listening on {port}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etl ui did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        integration_tests::cli::wait_until_listening(&mut viewer.child, port, "etl ui");
         viewer
     }
 

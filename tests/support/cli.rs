@@ -7,9 +7,10 @@
 //! --workspace` (scripts/test) leaves there. A missing binary, or one older than a source it
 //! was built from, fails the test saying what to run: never a test of yesterday's `etl`.
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::SystemTime;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::repo_root;
 
@@ -117,4 +118,20 @@ pub fn stdout_of_success(args: &[&str], out: Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
+}
+
+/// Waits up to 30 s for `child` (an `etl` server such as `etl ui`) to listen on `port`;
+/// fails the test if it exits first or never listens.
+pub fn wait_until_listening(child: &mut Child, port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before listening on {port}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

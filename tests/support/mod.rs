@@ -6,6 +6,7 @@ pub mod cli;
 pub mod fault_proxy;
 pub mod iam;
 pub mod marketing;
+pub mod moto_sfn;
 pub mod proxy;
 pub mod sfn_redrive_mock;
 pub mod sigv4_proxy;

@@ -92,10 +92,7 @@ impl RunSource {
     ) -> Result<GridPage, SourceError> {
         match self {
             Self::Local => {
-                let client = ctx
-                    .postgres()
-                    .await
-                    .map_err(|e| SourceError::unavailable("PostgreSQL", &e))?;
+                let client = local_database(ctx).await?;
                 let grid = grid::load(&client, machines, filter).await.map_err(|e| {
                     SourceError::unavailable(
                         "the run ledger (is the schema applied? run `etl run hr-setup`)",
@@ -127,10 +124,7 @@ impl RunSource {
     ) -> Result<ExecutionHistory, SourceError> {
         match self {
             Self::Local => {
-                let client = ctx
-                    .postgres()
-                    .await
-                    .map_err(|e| SourceError::unavailable("PostgreSQL", &e))?;
+                let client = local_database(ctx).await?;
                 executions::load_history(&client, name)
                     .await
                     .map_err(|e| local_error(name, "the execution history", e))
@@ -149,11 +143,15 @@ fn local_error(name: &str, what: &str, error: ExecutionStoreError) -> SourceErro
     }
 }
 
-async fn local_run(ctx: &Context, name: &str) -> Result<RunData, SourceError> {
-    let client = ctx
-        .postgres()
+/// The local database's connection, or the page saying it cannot be reached.
+async fn local_database(ctx: &Context) -> Result<etl_core::clients::PgClient, SourceError> {
+    ctx.postgres()
         .await
-        .map_err(|e| SourceError::unavailable("PostgreSQL", &e))?;
+        .map_err(|e| SourceError::unavailable("PostgreSQL", &e))
+}
+
+async fn local_run(ctx: &Context, name: &str) -> Result<RunData, SourceError> {
+    let client = local_database(ctx).await?;
     let execution = executions::load(&client, name)
         .await
         .map_err(|e| local_error(name, "the executions table", e))?;
