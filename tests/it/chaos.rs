@@ -684,14 +684,54 @@ async fn until_done(env: &TestEnv, chaos: &Chaos<'_>) -> (usize, usize) {
     );
 }
 
+/// Every lease not released, each with its date's ledger rows: what a failure of the "no
+/// lease left held" check needs to be debugged.
+async fn held_leases(env: &TestEnv) -> Vec<String> {
+    let client = db(env).await;
+    let leases = client
+        .query(
+            "SELECT pipeline, logical_date, format('%s %s: owner %s, execution %s, acquired %s, \
+                    renewed %s, expires %s (now %s)', pipeline, logical_date, owner, \
+                    COALESCE(execution, '(none: held for one stage)'), acquired_at, renewed_at, \
+                    expires_at, now())
+               FROM etl.leases WHERE released_at IS NULL ORDER BY pipeline, logical_date",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for lease in leases {
+        let (pipeline, date): (String, chrono::NaiveDate) = (lease.get(0), lease.get(1));
+        held.push(lease.get(2));
+        for run in client
+            .query(
+                "SELECT format('    run %s %-8s %-9s attempt %s, execution %s, %s .. %s: %s', \
+                        run_id, stage, status, attempt, execution, started_at, finished_at, \
+                        left(error_cause, 300))
+                   FROM etl.runs WHERE pipeline = $1 AND logical_date = $2 ORDER BY run_id",
+                &[&pipeline, &date],
+            )
+            .await
+            .unwrap()
+        {
+            held.push(run.get(0));
+        }
+    }
+    held
+}
+
 /// The ledger tells the story: no attempt left running, no lease left held; in the chaotic
 /// run, retries and their errors recorded; in the clean run, none.
 async fn check_ledgers(clean: &TestEnv, chaotic: &TestEnv) {
     for env in [clean, chaotic] {
         let running = "SELECT count(*) FROM etl.runs WHERE status = 'running'";
         assert_eq!(count(env, running).await, 0, "an attempt is left running");
-        let held = "SELECT count(*) FROM etl.leases WHERE released_at IS NULL";
-        assert_eq!(count(env, held).await, 0, "a lease is still held");
+        let held = held_leases(env).await;
+        assert!(
+            held.is_empty(),
+            "a lease is still held:\n{}",
+            held.join("\n")
+        );
     }
     let faulty = "SELECT count(*) FROM etl.runs WHERE status <> 'succeeded' OR attempt > 1";
     assert_eq!(

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use etl_cli::runner::{run_machine, RunSettings};
 use etl_core::error::LeaseError;
+use etl_core::ledger::{self, Counted, RowCounts};
 use etl_core::search::index::EMPLOYEES;
+use etl_core::stages::hr_export::{self, ExportEvent};
 use etl_core::stages::hr_hire::{self, HireEvent, HireOutput};
 use etl_core::stages::record_run::{self, RecordEvent};
-use etl_core::{Context, ErrorKind, Service, StageError};
+use etl_core::{lease, Context, ErrorKind, Service, StageError};
 use integration_tests::{
-    cli, context, doc_count, download, in_process, scalar, template, TestEnv, LAKE,
+    cli, connect, context, doc_count, download, in_process, postgres_settings, scalar, template,
+    TestEnv, LAKE,
 };
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -359,5 +362,200 @@ fn a_refusal_names_the_date_the_holder_and_the_rule() {
         err.to_string(),
         "hr 2026-11-25 is being run by execution hr-manual (lease until 2026-11-25 01:30:00 UTC); \
          one run per pipeline and date at a time"
+    );
+}
+
+/// The sessions of this test's database waiting for a lock another one holds.
+const WAITING_ON_A_LOCK: &str = "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND wait_event_type = 'Lock'";
+
+/// Waits until `sql` counts a row (at most 30 s).
+async fn until_counted(ctx: &Context, sql: &str, what: &str) {
+    for _ in 0..3000 {
+        if scalar(ctx, sql).await > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never saw {what}");
+}
+
+/// Ends a stage held up on a lock as a Lambda timeout ends an invocation: its task dropped,
+/// its sessions terminated (the process is gone, its statements with it).
+async fn end_blocked_stage<O: std::fmt::Debug>(
+    ctx: &Context,
+    stage: JoinHandle<Result<O, StageError>>,
+    doomed: Arc<Context>,
+) {
+    stage.abort();
+    assert!(stage.await.unwrap_err().is_cancelled());
+    drop(doomed);
+    ctx.postgres()
+        .await
+        .unwrap()
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+/// A date's lease: its owner, and whether it was given back.
+async fn lease_of(ctx: &Context, date: &str) -> (String, bool) {
+    let row = ctx
+        .postgres()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT owner, released_at IS NOT NULL FROM etl.leases
+              WHERE pipeline = 'hr' AND logical_date = $1::text::date",
+            &[&date],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn export_event(date: &str, execution: &str) -> ExportEvent {
+    serde_json::from_value(json!({"logical_date": date, "execution": execution})).unwrap()
+}
+
+/// hr-export writes again the snapshots of later dates that an earlier date loaded late made
+/// stale, each under the later date's lease, for that refresh only. An export ended in the
+/// middle of one (a Lambda timeout; here, after taking the lease, before its ledger row)
+/// leaves that lease held until it expires. The same export retried by the same execution
+/// (the Task's Retry, or the hr machine's RetryFailedDates) must take it back and finish,
+/// not be refused by its own dead attempt; another execution is refused, told whose it is.
+#[tokio::test]
+async fn an_export_ended_mid_refresh_is_retried_by_its_execution_not_refused() {
+    const EARLIER: &str = "2026-11-24";
+    let env = TestEnv::with_lake(LAKE).await.with_schema().await;
+    let ctx = env.ctx.clone();
+    hr_hire::run(&ctx, hire_event(DAY, 200, "hr-a"))
+        .await
+        .unwrap();
+    hr_export::run(&ctx, export_event(DAY, "hr-a"))
+        .await
+        .unwrap();
+    let done: RecordEvent =
+        serde_json::from_value(json!({"pipeline": "hr", "logical_date": DAY, "execution": "hr-a"}))
+            .unwrap();
+    record_run::run(&ctx, done).await.unwrap();
+    hr_hire::run(&ctx, hire_event(EARLIER, 100, "hr-b"))
+        .await
+        .unwrap();
+
+    // An uncommitted attempt 2 of DAY's export holds up the refresh's ledger row, after its
+    // lease is taken.
+    let blocker = connect(&postgres_settings(&env.env, None)).await.unwrap();
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO etl.runs (pipeline, stage, logical_date, attempt, status)
+                    VALUES ('hr', 'export', '{DAY}', 2, 'running')"
+        ))
+        .await
+        .unwrap();
+    let doomed = Arc::new(context(&env.env).await);
+    let stage_ctx = doomed.clone();
+    let export =
+        tokio::spawn(
+            async move { hr_export::run(&stage_ctx, export_event(EARLIER, "hr-b")).await },
+        );
+    until_counted(&ctx, WAITING_ON_A_LOCK, "the refresh held up").await;
+    end_blocked_stage(&ctx, export, doomed).await;
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let label = "a refresh from 2026-11-24 for execution hr-b";
+    assert_eq!(lease_of(&ctx, DAY).await, (label.to_string(), false));
+
+    let err = lease::acquire(&ctx, "hr", DAY.parse().unwrap(), Some("hr-c"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StageError::Lease(LeaseError::Held { holder, .. }) if holder == label),
+        "{err:?}"
+    );
+
+    let retry = hr_export::run(&ctx, export_event(EARLIER, "hr-b"))
+        .await
+        .unwrap();
+    assert_eq!(retry.refreshed, vec![DAY.parse().unwrap()]);
+    assert_eq!(lease_of(&ctx, DAY).await, (label.to_string(), true));
+    assert_eq!(attempt(&ctx, "export", DAY, 2).await.0, "succeeded");
+    let (exported, hired) = (
+        scalar(
+            &ctx,
+            &format!(
+                "SELECT rows_out FROM etl.runs
+                  WHERE stage = 'export' AND logical_date = '{DAY}' AND attempt = 2"
+            ),
+        )
+        .await,
+        scalar(
+            &ctx,
+            &format!("SELECT count(*) FROM hr.employees WHERE hire_date <= '{DAY}'"),
+        )
+        .await,
+    );
+    assert_eq!(exported, hired, "DAY's snapshot holds both dates' hires");
+}
+
+/// What a stage whose work is only waited for counts: nothing.
+#[derive(Debug)]
+struct Waited;
+
+impl Counted for Waited {
+    fn counts(&self) -> RowCounts {
+        RowCounts::default()
+    }
+}
+
+/// A direct attempt gives its lease back in the statement that closes its ledger row. Were
+/// they two statements, an invocation ended between them (a Lambda timeout, a killed
+/// connection; here, held up by a lock on the lease row, then ended) would leave the attempt
+/// finished and its lease held, which nothing releases: a refreshed snapshot's date is done,
+/// no later run takes it over. Both happen or neither: here the attempt is still `running`,
+/// covered by the lease until it expires, then abandoned by whoever comes next.
+#[tokio::test]
+async fn a_direct_attempt_ended_while_finishing_leaves_its_row_and_lease_agreeing() {
+    let env = TestEnv::new(&[Service::Postgres]).await.with_schema().await;
+    let ctx = env.ctx.clone();
+    let doomed = Arc::new(context(&env.env).await);
+    let (end_work, work_ends) = tokio::sync::oneshot::channel::<()>();
+    let stage_ctx = doomed.clone();
+    let stage = tokio::spawn(async move {
+        let work = async move {
+            work_ends.await.ok();
+            Ok(Waited)
+        };
+        ledger::tracked(&stage_ctx, "hr", "export", DAY.parse().unwrap(), None, work).await
+    });
+    until_counted(
+        &ctx,
+        "SELECT count(*) FROM etl.runs WHERE status = 'running'",
+        "the attempt begun",
+    )
+    .await;
+    let locker = connect(&postgres_settings(&env.env, None)).await.unwrap();
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM etl.leases WHERE pipeline = 'hr' AND logical_date = '{DAY}'
+                     FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    end_work.send(()).unwrap();
+    until_counted(&ctx, WAITING_ON_A_LOCK, "the stage finishing held up").await;
+    end_blocked_stage(&ctx, stage, doomed).await;
+    locker.batch_execute("ROLLBACK").await.unwrap();
+
+    let (status, _) = attempt(&ctx, "export", DAY, 1).await;
+    let (owner, released) = lease_of(&ctx, DAY).await;
+    assert!(owner.starts_with("direct-"), "{owner}");
+    assert_eq!(
+        (status.as_str(), released),
+        ("running", false),
+        "the attempt's row and its lease must end together"
     );
 }

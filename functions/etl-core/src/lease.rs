@@ -10,7 +10,12 @@
 //! execution takes the date over and marks the dead owner's running attempts abandoned.
 //!
 //! A stage invoked outside any execution (`etl invoke`, a test) takes the lease for itself,
-//! under a label of its own, and gives it back when it ends.
+//! under a label of its own, and gives it back when it ends, in the statement that closes its
+//! ledger row ([`crate::ledger::tracked`]). So does work an execution does on another date
+//! than its own (`hr-export` refreshing a later date's snapshot), under a label named after
+//! the execution and the work ([`work_label`]): an invocation ended mid-way (a Lambda timeout)
+//! leaves that lease held until it expires, and the same work retried by the same execution
+//! takes it back instead of being refused by its own dead attempt.
 //!
 //! The expiry is `etl.lease_policy.ttl` (an interval, [`DEFAULT_TTL`] unless changed): one
 //! value every function reads, changed without a deploy
@@ -55,7 +60,8 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Taken outside any execution: held for one stage only.
+    /// Held for one stage only, and given back when it ends: taken outside any execution, or
+    /// under a [`work_label`].
     pub fn is_direct(&self) -> bool {
         self.execution.is_none()
     }
@@ -103,11 +109,12 @@ pub fn decide(current: Option<&Holder>, owner: &str, now: DateTime<Utc>) -> Deci
     }
 }
 
-/// `execution NAME`, or `a direct invocation (LABEL)`.
+/// `execution NAME`, `a direct invocation (LABEL)`, or a [`work_label`] as it is.
 pub fn describe(owner: &str, execution: Option<&str>) -> String {
     match execution {
         Some(name) => format!("execution {name}"),
-        None => format!("a direct invocation ({owner})"),
+        None if owner.starts_with(DIRECT_PREFIX) => format!("a direct invocation ({owner})"),
+        None => owner.to_string(),
     }
 }
 
@@ -126,6 +133,9 @@ pub fn renew_period(ttl: Duration) -> Duration {
     (ttl / 3).max(MIN_RENEW_PERIOD)
 }
 
+/// How the labels of direct invocations start (see [`direct_owner`]).
+const DIRECT_PREFIX: &str = "direct-";
+
 /// A label no other direct invocation uses, in this process or another.
 fn direct_owner() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -133,10 +143,18 @@ fn direct_owner() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!(
-        "direct-{}-{nanos}-{}",
+        "{DIRECT_PREFIX}{}-{nanos}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The owner of a lease `execution` takes for `work` on a date other than its own (held for
+/// that work only, as a direct invocation's): the same for every attempt of the same work by
+/// the same execution, so that a retry renews what an attempt ended mid-way left held, and
+/// different for other work or another execution, which are refused until it expires.
+pub fn work_label(execution: &str, work: &str) -> String {
+    format!("{work} for execution {execution}")
 }
 
 const SELECT_FOR_UPDATE: &str = "
@@ -191,6 +209,27 @@ pub async fn acquire(
     execution: Option<&str>,
 ) -> Result<Lease, StageError> {
     let owner = execution.map_or_else(direct_owner, str::to_string);
+    take(ctx, pipeline, date, owner, execution).await
+}
+
+/// [`acquire`] for work under a [`work_label`]: held as a direct invocation's lease (for the
+/// work only, given back when it ends), renewed rather than refused when the label holds it.
+pub async fn acquire_for_work(
+    ctx: &Context,
+    pipeline: &str,
+    date: LogicalDate,
+    label: &str,
+) -> Result<Lease, StageError> {
+    take(ctx, pipeline, date, label.to_string(), None).await
+}
+
+async fn take(
+    ctx: &Context,
+    pipeline: &str,
+    date: LogicalDate,
+    owner: String,
+    execution: Option<&str>,
+) -> Result<Lease, StageError> {
     let day = date.date();
     let mut client = ctx.postgres().await?;
     let tx = client.transaction().await.map_err(StageError::postgres)?;
@@ -311,8 +350,9 @@ pub async fn release(ctx: &Context, lease: &Lease) -> Result<(), StageError> {
     Ok(())
 }
 
-/// Gives a direct invocation's lease back (an execution's is released by `record-run`).
-/// Best effort: a lease not given back expires on its own.
+/// Gives a direct invocation's lease back (an execution's is released by `record-run`):
+/// what closing the ledger row did not do (see [`crate::ledger::tracked`]). Best effort: a
+/// lease not given back expires on its own.
 pub async fn release_if_direct(ctx: &Context, lease: &Lease) {
     if lease.is_direct() {
         if let Err(err) = release(ctx, lease).await {
@@ -477,6 +517,38 @@ mod tests {
         );
         assert!(direct_owner().starts_with("direct-"));
         assert_ne!(direct_owner(), direct_owner());
+    }
+
+    #[test]
+    fn work_for_an_execution_is_renewed_by_its_retry_and_refused_to_other_work() {
+        let label = work_label("hr-b", "a refresh from 2026-11-24");
+        assert_eq!(label, "a refresh from 2026-11-24 for execution hr-b");
+        let holder = Holder {
+            owner: label.clone(),
+            execution: None,
+            expires_at: at("2026-11-25T01:30:00Z"),
+            released: false,
+        };
+        // Held by an attempt ended mid-way: its retry (the same work of the same execution)
+        // renews it, even past its expiry.
+        for now in ["2026-11-25T01:00:00Z", "2026-11-25T02:00:00Z"] {
+            assert_eq!(decide(Some(&holder), &label, at(now)), Decision::Renew);
+        }
+        let now = at("2026-11-25T01:00:00Z");
+        for other in [
+            work_label("hr-b", "a refresh from 2026-11-23"),
+            work_label("hr-c", "a refresh from 2026-11-24"),
+            "hr-b".to_string(),
+        ] {
+            assert_eq!(
+                decide(Some(&holder), &other, now),
+                Decision::Refuse(holder.clone())
+            );
+        }
+        // Refusals name the work, never as "execution …": the hr machine reads that as the
+        // date being another execution's (its `DateFailedBefore`).
+        assert_eq!(holder.describe(), label);
+        assert!(!holder.describe().starts_with("execution "));
     }
 
     #[test]

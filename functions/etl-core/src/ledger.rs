@@ -143,13 +143,28 @@ const RECORD_OUTCOME: &str = "
 /// Overwrites `abandoned` too: a process declared dead that finishes after all (a Parallel
 /// branch Step Functions stopped waiting for, a stage outliving its lease) knows better.
 /// Returns the status it replaced.
+///
+/// A lease held for this attempt only (`$9`, its owner: a direct invocation's, or work under
+/// a [`lease::work_label`]) is given back in the same statement. Given back by a statement of
+/// its own, an invocation ended in between (a Lambda timeout, a killed connection) would
+/// leave the attempt finished and the lease held, and nothing would come back for it: an
+/// execution's `record-run` releases only the execution's own lease, and the date of a
+/// refreshed snapshot is done (its snapshot current), so no later run takes it over.
 const FINISH: &str = "
-    UPDATE etl.runs r
-       SET status = $2, rows_in = $3, rows_out = $4, rows_rejected = $5,
-           error_name = $6, error_cause = $7, finished_at = now(), duration_ms = $8
-      FROM (SELECT run_id, status FROM etl.runs WHERE run_id = $1 FOR UPDATE) before
-     WHERE r.run_id = before.run_id
-    RETURNING before.status";
+    WITH finished AS (
+        UPDATE etl.runs r
+           SET status = $2, rows_in = $3, rows_out = $4, rows_rejected = $5,
+               error_name = $6, error_cause = $7, finished_at = now(), duration_ms = $8
+          FROM (SELECT run_id, status FROM etl.runs WHERE run_id = $1 FOR UPDATE) before
+         WHERE r.run_id = before.run_id
+        RETURNING before.status, r.pipeline, r.logical_date
+    ), released AS (
+        UPDATE etl.leases l SET released_at = now(), expires_at = now()
+          FROM finished f
+         WHERE l.pipeline = f.pipeline AND l.logical_date = f.logical_date
+           AND l.owner = $9::text AND l.released_at IS NULL
+    )
+    SELECT status FROM finished";
 
 /// Starts a ledger row, returning its id and attempt number; retried once if a concurrent
 /// attempt took the same number.
@@ -180,13 +195,17 @@ async fn begin(
     ))
 }
 
+/// [`FINISH`]: closes the attempt's row, and gives back `lease` with it when it was taken for
+/// this attempt only.
 async fn finish(
     ctx: &Context,
     run_id: i64,
+    lease: &Lease,
     outcome: Result<RowCounts, (&str, String)>,
     duration_ms: i64,
 ) -> Result<(), StageError> {
     let client = ctx.postgres().await?;
+    let own_lease = lease.is_direct().then_some(lease.owner.as_str());
     let (status, counts, error_name, cause) = match outcome {
         Ok(counts) => ("succeeded", counts, None, None),
         Err((name, cause)) => (
@@ -208,6 +227,7 @@ async fn finish(
                 &error_name,
                 &cause,
                 &duration_ms,
+                &own_lease,
             ],
         )
         .await
@@ -226,9 +246,10 @@ async fn finish(
 
 /// Runs a stage's work between two ledger writes, under the date's lease: taken or renewed
 /// first (refused with a `Retryable` [`crate::error::LeaseError`] while another execution
-/// holds it), renewed while the work runs, and given back at the end only when the stage
-/// was invoked outside an execution. A ledger write that fails after the work succeeded is
-/// logged, not raised: the work is done and idempotent.
+/// holds it), renewed while the work runs, and given back at the end, by the write that
+/// closes the attempt's row, only when the stage was invoked outside an execution. A ledger
+/// write that fails after the work succeeded is logged, not raised: the work is done and
+/// idempotent.
 pub async fn tracked<O, F>(
     ctx: &Context,
     pipeline: &str,
@@ -242,19 +263,42 @@ where
     F: Future<Output = Result<O, StageError>>,
 {
     let lease = lease::acquire(ctx, pipeline, date, execution).await?;
-    let result = attempt(ctx, &lease, stage, work).await;
-    lease::release_if_direct(ctx, &lease).await;
-    result
+    attempt(ctx, &lease, stage, work).await
 }
 
-/// One ledger row around the work.
+/// [`tracked`] for work an execution does on a date other than its own, under a
+/// [`lease::work_label`]: the lease is held for this work only, as a direct invocation's.
+pub async fn tracked_for_work<O, F>(
+    ctx: &Context,
+    pipeline: &str,
+    stage: &str,
+    date: LogicalDate,
+    label: &str,
+    work: F,
+) -> Result<O, StageError>
+where
+    O: Counted,
+    F: Future<Output = Result<O, StageError>>,
+{
+    let lease = lease::acquire_for_work(ctx, pipeline, date, label).await?;
+    attempt(ctx, &lease, stage, work).await
+}
+
+/// One ledger row around the work. A direct lease its closing write could not give back (the
+/// row never begun, or the write failed) is given back on its own, as best it can be.
 async fn attempt<O, F>(ctx: &Context, lease: &Lease, stage: &str, work: F) -> Result<O, StageError>
 where
     O: Counted,
     F: Future<Output = Result<O, StageError>>,
 {
     let (pipeline, execution) = (lease.pipeline.as_str(), lease.execution.as_deref());
-    let (run_id, attempt) = begin(ctx, pipeline, stage, lease.date, execution).await?;
+    let (run_id, attempt) = match begin(ctx, pipeline, stage, lease.date, execution).await {
+        Ok(begun) => begun,
+        Err(err) => {
+            lease::release_if_direct(ctx, lease).await;
+            return Err(err);
+        }
+    };
     let started = Instant::now();
     let result = lease::hold(ctx, lease, work).await;
     let duration_ms = started.elapsed().as_millis() as i64;
@@ -263,8 +307,9 @@ where
         Ok(output) => Ok(output.counts()),
         Err(err) => Err((err.kind().as_str(), err.to_string())),
     };
-    if let Err(ledger_error) = finish(ctx, run_id, outcome, duration_ms).await {
+    if let Err(ledger_error) = finish(ctx, run_id, lease, outcome, duration_ms).await {
         tracing::error!(run_id, error = %ledger_error, "could not finish the ledger row");
+        lease::release_if_direct(ctx, lease).await;
     }
     result
 }

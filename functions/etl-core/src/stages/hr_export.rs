@@ -68,7 +68,7 @@ pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, Stag
     )
     .await?;
     for later in stale_snapshots(ctx, date).await? {
-        refresh(ctx, later, event.execution.as_deref()).await?;
+        refresh(ctx, date, later, event.execution.as_deref()).await?;
         tracing::info!(%later, after = %date, "stale later snapshot exported again");
         output.refreshed.push(later);
     }
@@ -77,14 +77,25 @@ pub async fn run(ctx: &Context, event: ExportEvent) -> Result<ExportOutput, Stag
 
 /// Writes a later date's snapshot again, recorded as its own attempt so that the ledger's row
 /// count is the snapshot's again. Under that date's lease: taken for this refresh only when
-/// free; our own execution's when it is running that date too (a backfill's Map runs several
-/// dates at once); refused, and so retried, while another execution runs it.
+/// free, under a label naming this export's date and execution (so that a retry of this
+/// export takes back the lease an attempt ended mid-refresh left held, rather than being
+/// refused by it until it expires); our own execution's when it is running that date too (a
+/// backfill's Map runs several dates at once); refused, and so retried, while another
+/// execution runs it.
 async fn refresh(
     ctx: &Context,
+    date: LogicalDate,
     later: LogicalDate,
     execution: Option<&str>,
 ) -> Result<ExportOutput, StageError> {
-    match ledger::tracked(ctx, "hr", "export", later, None, export(ctx, later)).await {
+    let for_this_refresh = match execution {
+        Some(ours) => {
+            let label = lease::work_label(ours, &format!("a refresh from {date}"));
+            ledger::tracked_for_work(ctx, "hr", "export", later, &label, export(ctx, later)).await
+        }
+        None => ledger::tracked(ctx, "hr", "export", later, None, export(ctx, later)).await,
+    };
+    match for_this_refresh {
         Err(StageError::Lease(LeaseError::Held { holder, .. }))
             if execution.is_some_and(|ours| holder == lease::describe(ours, Some(ours))) =>
         {
