@@ -266,16 +266,23 @@ async fn one_or_many_generator_threads_load_the_same_rows() {
 
 /// Each row's physical identity: a row rewritten by an UPDATE or re-inserted has another.
 async fn row_versions(env: &TestEnv, filter: &str) -> Vec<(i64, String)> {
+    let sql = format!(
+        "SELECT employee_id, xmin::text || ctid::text FROM hr.employees WHERE {filter} ORDER BY employee_id"
+    );
+    pairs(env, &sql).await
+}
+
+/// The first two columns of every row `sql` returns.
+async fn pairs<A, B>(env: &TestEnv, sql: &str) -> Vec<(A, B)>
+where
+    A: for<'r> tokio_postgres::types::FromSql<'r>,
+    B: for<'r> tokio_postgres::types::FromSql<'r>,
+{
     env.ctx
         .postgres()
         .await
         .unwrap()
-        .query(
-            &format!(
-                "SELECT employee_id, xmin::text || ctid::text FROM hr.employees WHERE {filter} ORDER BY employee_id"
-            ),
-            &[],
-        )
+        .query(sql, &[])
         .await
         .unwrap()
         .iter()
@@ -450,19 +457,10 @@ async fn a_replace_killed_mid_load_leaves_the_previous_load() {
 
 /// `(batch_index, employee_id)` of a batch's rows, in index order.
 async fn ids_by_index(env: &TestEnv, filter: &str) -> Vec<(i32, i64)> {
-    env.ctx
-        .postgres()
-        .await
-        .unwrap()
-        .query(
-            &format!("SELECT batch_index, employee_id FROM hr.employees WHERE {filter} ORDER BY batch_index"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    let sql = format!(
+        "SELECT batch_index, employee_id FROM hr.employees WHERE {filter} ORDER BY batch_index"
+    );
+    pairs(env, &sql).await
 }
 
 /// The batch's id blocks: `id_base`, then `more_id_bases`.

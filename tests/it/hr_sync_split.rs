@@ -21,6 +21,35 @@ fn sync_event(value: Value) -> SyncEvent {
     serde_json::from_value(value).unwrap()
 }
 
+/// What an `hr` run whose Sync loops should show: more employees than `more_rows_than`,
+/// `invocations(rows)` Sync entries and as many in the published totals, each employee
+/// indexed once.
+struct SyncLoop {
+    more_rows_than: u64,
+    invocations: fn(u64) -> u64,
+    why: &'static str,
+}
+
+impl SyncLoop {
+    async fn check(&self, env: &TestEnv, settings: &RunSettings) {
+        let report = run_machine(&env.ctx, &template(), "hr", settings)
+            .await
+            .unwrap();
+        let output = report.output.clone().unwrap();
+        let rows = scalar(&env.ctx, "SELECT count(*) FROM hr.employees").await as u64;
+        assert!(rows > self.more_rows_than, "{rows} rows loaded");
+        let invocations = (self.invocations)(rows);
+        let syncs = report.tasks_entered().filter(|s| *s == "Sync").count() as u64;
+        assert_eq!(syncs, invocations, "{}", self.why);
+        assert_eq!(
+            output["results"][0]["published"]["sync"],
+            json!({"indexed": rows, "failed": 0, "invocations": invocations}),
+            "{output}"
+        );
+        assert_each_employee_indexed_once(env, rows).await;
+    }
+}
+
 /// Every employee of the index, sent exactly once: as many documents as rows, and each
 /// document at version 1 (a second send of the same `_id` would make it 2).
 async fn assert_each_employee_indexed_once(env: &TestEnv, rows: u64) {
@@ -47,21 +76,12 @@ async fn the_machine_syncs_a_day_in_invocations_of_at_most_the_limit_each_doc_on
             Some(json!({"params": {"count": 3500, "seed": 3, "sync_max_docs": 1000}})),
         )
     };
-    let report = run_machine(&env.ctx, &template(), "hr", &settings)
-        .await
-        .unwrap();
-    let output = report.output.clone().unwrap();
-    let rows = scalar(&env.ctx, "SELECT count(*) FROM hr.employees").await as u64;
-    assert!(rows > 3000, "{rows} rows loaded");
-    let invocations = rows.div_ceil(1000);
-    let syncs = report.tasks_entered().filter(|s| *s == "Sync").count() as u64;
-    assert_eq!(syncs, invocations, "one Sync per 1,000 employees");
-    assert_eq!(
-        output["results"][0]["published"]["sync"],
-        json!({"indexed": rows, "failed": 0, "invocations": invocations}),
-        "{output}"
-    );
-    assert_each_employee_indexed_once(&env, rows).await;
+    let expected = SyncLoop {
+        more_rows_than: 3000,
+        invocations: |rows| rows.div_ceil(1000),
+        why: "one Sync per 1,000 employees",
+    };
+    expected.check(&env, &settings).await;
 }
 
 /// The cloud failure: a cluster slower than `max_docs` assumes, so one invocation cannot
@@ -88,20 +108,12 @@ async fn an_invocation_out_of_time_stops_and_the_machine_continues_each_doc_once
             Some(json!({"params": {"count": 6, "seed": 3, "sync_stop_margin_ms": 60_000}})),
         )
     };
-    let report = run_machine(&env.ctx, &template(), "hr", &settings)
-        .await
-        .unwrap();
-    let output = report.output.clone().unwrap();
-    let rows = scalar(&env.ctx, "SELECT count(*) FROM hr.employees").await as u64;
-    assert!(rows > 1, "{rows} rows loaded");
-    let syncs = report.tasks_entered().filter(|s| *s == "Sync").count() as u64;
-    assert_eq!(syncs, rows, "one Sync per employee, each stopped on time");
-    assert_eq!(
-        output["results"][0]["published"]["sync"],
-        json!({"indexed": rows, "failed": 0, "invocations": rows}),
-        "{output}"
-    );
-    assert_each_employee_indexed_once(&env, rows).await;
+    let expected = SyncLoop {
+        more_rows_than: 1,
+        invocations: |rows| rows,
+        why: "one Sync per employee, each stopped on time",
+    };
+    expected.check(&env, &settings).await;
 }
 
 #[tokio::test]

@@ -95,10 +95,9 @@ pub async fn backfill(template: Option<PathBuf>, args: BackfillArgs) -> anyhow::
         };
         let before = counted.counter.snapshot();
         let report = run_machine(&ctx, &template, &machine, &settings).await?;
-        let summary = counted
-            .summarize(&template, &settings.host, &report, &before)
+        counted
+            .print_summary(&template, &settings.host, &report, &before)
             .await;
-        eprintln!("\n{summary}");
         let next = remaining_from(&ctx, &report).await;
         reports.push(report);
         match next {

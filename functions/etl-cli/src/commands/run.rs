@@ -43,10 +43,9 @@ pub async fn run(template: Option<PathBuf>, args: RunArgs) -> anyhow::Result<Exi
         let counted = CountedContext::new().await?;
         let before = counted.counter.snapshot();
         let report = redrive_machine(&counted.ctx, &template, execution, &settings).await?;
-        let summary = counted
-            .summarize(&template, &settings.host, &report, &before)
+        counted
+            .print_summary(&template, &settings.host, &report, &before)
             .await;
-        eprintln!("\n{summary}");
         let succeeded = report.succeeded();
         print_reports(&[report]);
         return Ok(exit_code(succeeded));
@@ -85,10 +84,9 @@ pub async fn run(template: Option<PathBuf>, args: RunArgs) -> anyhow::Result<Exi
         let before = counted.counter.snapshot();
         let report = run_machine(&counted.ctx, &template, name, &settings).await?;
         // Printed as each ends: a later machine's failure leaves the earlier ones' in view.
-        let summary = counted
-            .summarize(&template, &settings.host, &report, &before)
+        counted
+            .print_summary(&template, &settings.host, &report, &before)
             .await;
-        eprintln!("\n{summary}");
         let failed = !report.succeeded();
         reports.push(report);
         if failed {
@@ -177,6 +175,18 @@ impl CountedContext {
                 calls: calls.as_ref(),
             },
         )
+    }
+
+    /// [`Self::summarize`], printed on stderr as the execution ends.
+    pub async fn print_summary(
+        &self,
+        template: &Template,
+        host: &FunctionHost,
+        report: &RunReport,
+        before: &CallCounts,
+    ) {
+        let summary = self.summarize(template, host, report, before).await;
+        eprintln!("\n{summary}");
     }
 }
 
